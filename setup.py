@@ -26,6 +26,7 @@ console_scripts = [o for o in cfg.get('console_scripts', '').split('\n') if o.st
 
 setuptools.setup(
     name = cfg['lib_name'],
+    **setup_cfg,
     license = lic[0],
     classifiers = [
         'Development Status :: ' + statuses[int(cfg['status'])],

@@ -18,6 +18,7 @@ test_eq(is_test_cell('x = 1  # test_eq(x, 1) in a comment'), False)
 test_eq(is_test_cell('s = "assert nothing"'), False)
 test_eq(is_test_cell('def f():\n    test_close(a, b)'), True)'''),
     (11, 'import', (), r'''sslxai.devtools'''),
+    (13, 'import', (), r'''sslxai.devtools'''),
     (15, 'run', (), r'''def _mk_nb(cells, path):
     nb = dict(nbformat=4, nbformat_minor=5, metadata={}, cells=[
         dict(cell_type=t, metadata={}, source=s, **(dict(outputs=[], execution_count=None) if t=='code' else {}))
