@@ -76,7 +76,7 @@ def find_target_layer(model, # a fastai `Learner` or an `nn.Module` taking [N,C,
         for n,m in model.named_modules():
             if n: handles.append(m.register_forward_hook(_rec(n)))
         model.eval()
-        with torch.no_grad(): model(torch.zeros(1, _in_channels(model), size, size, device=dev, dtype=dt))
+        with torch.inference_mode(False), torch.no_grad(): model(torch.zeros(1, _in_channels(model), size, size, device=dev, dtype=dt))
     finally:
         for h in handles: h.remove()
         model.train(training)

@@ -296,7 +296,8 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
                         wd:float=None, # weight decay (fastai default if None)
                         seed:int=0, # seed of the head, the reset, the batch order and the augmentations
                         names:tuple=('SSL init', 'random init'), # the two rows' names
-                       ) -> pd.DataFrame:
+                        return_learners:bool=False, # also return the two trained fastai Learners
+                       ) -> pd.DataFrame: # one row per run (and the learners if asked)
     "Fine-tune from `encoder` and train the same architecture from random weights, same data, schedule and steps."
     from fastai.learner import Learner
     from fastai.losses import CrossEntropyLossFlat
@@ -310,7 +311,7 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
     was = enc0.training; enc0.eval()
     with torch.no_grad(): d = pool_features(enc0.to(xb.device)(xb)).shape[1]
     enc0.train(was)
-    rows = []
+    rows, learners = [], {}
     for name, scratch in zip(names, (False, True)):
         set_seed(seed)
         head = nn.Linear(d, n_out)
@@ -324,9 +325,10 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
         t0 = time.perf_counter()
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
         dt = time.perf_counter() - t0
-        train_loss = float(learn.recorder.losses[-1]) if learn.recorder.losses else float('nan')
-        with learn.no_bar(): res = learn.validate()
-        rows.append(dict(init=name, epochs=epochs, steps=epochs*len(dls.train), train_loss=train_loss,
-                         valid_loss=float(res[0]), accuracy=float(res[1]),
-                         auc=float(res[2]) if n_out == 2 else float('nan'), time_s=round(dt, 1)))
-    return pd.DataFrame(rows).set_index('init')
+        res = list(learn.recorder.values[-1])     # the end-of-training validation: train loss, valid loss, metrics
+        rows.append(dict(init=name, epochs=epochs, steps=epochs*len(dls.train), train_loss=float(res[0]),
+                         valid_loss=float(res[1]), accuracy=float(res[2]),
+                         auc=float(res[3]) if n_out == 2 else float('nan'), time_s=round(dt, 1)))
+        learners[name] = learn
+    tab = pd.DataFrame(rows).set_index('init')
+    return (tab, learners) if return_learners else tab

@@ -27,7 +27,7 @@ def _interp_matrix(cells:int, cell:int, device, dtype) -> Tensor:
 
 class MaskStream:
     "A seeded stream of RISE/RELAX masks in [0,1], generated on `device` in fixed chunks."
-    chunk = 16  # masks drawn per step: the stream does not depend on how many masks each `take` asks for
+    chunk = 64  # masks drawn per step: the stream does not depend on how many masks each `take` asks for
     def __init__(self, shape:tuple=(96,96), # (H, W) of the images
                  grid:int|tuple=6, # cells of the random low-resolution grid (rows, cols); 6 suits 96 px, see below
                  p_keep:float=0.5, # probability that a cell is kept (mask 1)
@@ -42,9 +42,11 @@ class MaskStream:
         self.p_keep, self.seed, self.device, self.dtype = p_keep, seed, torch.device(device or 'cpu'), dtype
         self.ch, self.cw = math.ceil(self.H/self.gh), math.ceil(self.W/self.gw)   # cell size in pixels
         self.g = torch.Generator(device=self.device); self.g.manual_seed(seed)
-        self.Ly = _interp_matrix(self.gh+1, self.ch, self.device, dtype)   # one extra cell so a shift stays inside
-        self.Lx = _interp_matrix(self.gw+1, self.cw, self.device, dtype)
-        self.ry, self.rx = torch.arange(self.H, device=self.device), torch.arange(self.W, device=self.device)
+        # rows of the upsampling matrices for every possible shift (one extra cell so that a shift stays inside)
+        Ly = _interp_matrix(self.gh+1, self.ch, self.device, dtype)
+        Lx = _interp_matrix(self.gw+1, self.cw, self.device, dtype)
+        self.Ly = torch.stack([Ly[d:d+self.H] for d in range(self.ch)])   # [ch, H, gh+1]
+        self.Lx = torch.stack([Lx[d:d+self.W] for d in range(self.cw)])   # [cw, W, gw+1]
         self.buf = torch.empty(0, self.H, self.W, device=self.device, dtype=dtype)
 
     def _draw(self, n):
@@ -52,13 +54,14 @@ class MaskStream:
         cells = (torch.rand(n, self.gh+1, self.gw+1, generator=g, device=dev) < self.p_keep).to(self.dtype)
         dy = torch.randint(0, self.ch, (n,), generator=g, device=dev)
         dx = torch.randint(0, self.cw, (n,), generator=g, device=dev)
-        Ay, Ax = self.Ly[dy[:,None] + self.ry], self.Lx[dx[:,None] + self.rx]    # [n,H,gh+1], [n,W,gw+1]
+        Ay, Ax = self.Ly[dy], self.Lx[dx]                                     # [n,H,gh+1], [n,W,gw+1]
         return Ay @ cells @ Ax.transpose(1, 2)
 
     def take(self, n:int) -> Tensor:
         "The next `n` masks, [n, H, W]."
-        while len(self.buf) < n: self.buf = torch.cat([self.buf, self._draw(self.chunk)])
-        out, self.buf = self.buf[:n], self.buf[n:]
+        k = max(0, math.ceil((n - len(self.buf))/self.chunk))
+        if k: self.buf = torch.cat([self.buf] + [self._draw(self.chunk) for _ in range(k)])
+        out, self.buf = self.buf[:n], self.buf[n:].clone()   # clone: do not keep the whole batch alive
         return out
 
     def __repr__(self): return (f"MaskStream({self.H}x{self.W}, grid={self.gh}x{self.gw} (cells of {self.ch}x{self.cw} px), "

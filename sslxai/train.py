@@ -398,18 +398,18 @@ def _save_samples(src, path, k=16):
     "A grid of the first `k` patches with the tumour mask outlined and the centre box."
     import matplotlib.pyplot as plt
     from sslxai.data import show_grid
-    fig, axs = plt.subplots(1, 2, figsize=(10, 2.8))
+    fig, axs = plt.subplots(1, 2, figsize=(10, 2.6))
     show_grid(src.x[:k], masks=getattr(src, 'masks', None)[:k] if getattr(src, 'masks', None) is not None else None,
               title='green: tumour mask; box: centre 32x32 (label region)', ax=axs[0])
     show_grid(src.x[:k], box=False, title='labels: ' + ' '.join(str(int(o)) for o in src.labels[:k]), ax=axs[1])
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
 
 @call_parse
 def demo_cli(out:str='sslxai_demo', # output folder
              n:int=1200, # synthetic patches (80% train, 20% validation)
              epochs:int=4, # epochs of fit_one_cycle
              arch:str='tiny_densenet', # model (any create_model name; tiny_densenet keeps it to about a minute on a CPU)
-             lr:float=3e-3, # maximum learning rate
+             lr:float=1e-2, # maximum learning rate
              bs:int=64, # batch size
              difficulty:float=0.5, # synthetic difficulty (0 easy .. 1 hard)
              n_show:int=8, # validation patches in the Grad-CAM figure

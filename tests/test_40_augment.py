@@ -99,9 +99,9 @@ test_fail(lambda: SimCLRAugment(blur_kernel=8), contains='odd')
 test_fail(lambda: SimCLRAugment(gray_p=2), contains='gray_p')
 test_fail(lambda: aug(xb, generator='x'), contains='generator must be')'''),
     (36, 'import', (), r'''sslxai.augment'''),
-    (37, 'test', (), r'''axs = aug.show(xb, n=6, generator=0)
+    (37, 'test', (), r'''axs = aug.show(xb[2:5], n=3, generator=0, figsize=(3.2, 3.2))
 test_fig_exists(axs[0, 0])
-test_eq(axs.shape, (3, 6))'''),
+test_eq(axs.shape, (3, 3))'''),
     (39, 'test', ('cuda',), r'''#| cuda
 if torch.cuda.is_available():      # `nbdev_test --flags cuda` on a GPU machine; a no-op when the notebook is built on a CPU
     c1, c2 = aug(xb.cuda(), generator=0)
