@@ -1,10 +1,10 @@
 """RELAX speed: `sslxai.relax.relax` (batched masks, streamed Welford) against a per-mask Python loop with the same masks.
 
-usage: python benchmarks/relax_bench.py [--n-masks 128] [--n-img 4] [--reps 3] [--threads 1,2] [--grid] [--quick]
+usage: python benchmarks/relax_bench.py [--n-masks 128] [--n-img 1,4] [--reps 3] [--threads 1,2] [--grid] [--quick]
 
 Peers, all with the same masks and the same encoder, in one run:
 - `relax`            sslxai: masks made in batches on the device, N*mask_bs images per encoder call, per-batch
-                     Welford (Chan) merge of the statistics;
+                     Welford (Chan) merge of the statistics, channels_last; `relax_amp`: the same under bf16 autocast;
 - `authors_loop`     the structure of the authors' code (`relax_xai`): batched encoder calls, then a Python loop over
                      the masks for the Welford update;
 - `per_mask_loop`    `sslxai.relax.relax_reference`: one encoder call per mask (all N images), per-mask update.
@@ -49,34 +49,45 @@ def encoders(quick):
         enc['resnet18 body (11M params)'] = nn.Sequential(*list(r18.children())[:-1], nn.Flatten())
     return {k: v.eval() for k, v in enc.items()}
 
-def timeit(f, reps):
-    ts, cs = [], []
-    for _ in range(reps):
-        c = time.process_time(); t = time.perf_counter(); out = f()
-        ts.append(time.perf_counter() - t); cs.append(time.process_time() - c)
-    return out, statistics.median(ts), statistics.median(cs)
+def timeit(fns:dict, reps:int, once=()):
+    "Median wall and CPU seconds of each function; reps interleaved so that load changes hit all alike."
+    t, c, out = {k: [] for k in fns}, {k: [] for k in fns}, {}
+    for r in range(reps):
+        for k, f in fns.items():
+            if r > 0 and k in once: continue
+            c0 = time.process_time(); t0 = time.perf_counter(); out[k] = f()
+            t[k].append(time.perf_counter() - t0); c[k].append(time.process_time() - c0)
+    return out, {k: statistics.median(v) for k, v in t.items()}, {k: statistics.median(v) for k, v in c.items()}
 
-def speed(n_masks, n_img, mask_bs, reps, quick):
-    x = torch.randn(n_img, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+def speed(n_masks, n_imgs, mask_bs, reps, quick):
     masks = list(relax_masks(n_masks, (96, 96), grid=6, seed=0, mask_bs=mask_bs))
     rows = []
     for name, enc in encoders(quick).items():
-        relax(enc, x, masks=masks[:1]); relax_reference(enc, x, masks[:1])          # warm-up
-        (r, t_fast, c_fast) = timeit(lambda: relax(enc, x, masks=masks), reps)
-        (a, t_auth, c_auth) = timeit(lambda: authors_loop(enc, x, masks), reps)
-        (p, t_loop, c_loop) = timeit(lambda: relax_reference(enc, x, masks), 1)         # slow: once
-        err = max((r.importance - p[0]).abs().max().item(), (r.importance - a[0]).abs().max().item())
-        errU = (r.uncertainty - p[1]).abs().max().item()
-        row = dict(encoder=name, threads=torch.get_num_threads(), n_img=n_img, n_masks=n_masks, mask_bs=mask_bs,
-                   relax_s=t_fast, authors_loop_s=t_auth, per_mask_loop_s=t_loop,
-                   relax_cpu_s=c_fast, authors_loop_cpu_s=c_auth, per_mask_loop_cpu_s=c_loop,
-                   speedup_vs_per_mask=t_loop/t_fast, speedup_vs_authors=t_auth/t_fast,
-                   cpu_speedup_vs_per_mask=c_loop/c_fast,
-                   max_abs_diff_importance=err, max_abs_diff_uncertainty=errU)
-        rows.append(row)
-        print(f"{name}, {torch.get_num_threads()} threads: relax {t_fast:.2f} s, authors' loop {t_auth:.2f} s, per-mask loop {t_loop:.2f} s -> "
-              f"{row['speedup_vs_per_mask']:.1f}x vs per-mask loop (CPU time {row['cpu_speedup_vs_per_mask']:.1f}x), "
-              f"{row['speedup_vs_authors']:.1f}x vs authors' loop; max |dR| {err:.1e}, max |dU| {errU:.1e}", flush=True)
+        for n_img in n_imgs:
+            x = torch.randn(n_img, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+            relax(enc, x, masks=masks[:1]); relax(enc, x, masks=masks[:1], amp=True); relax_reference(enc, x, masks[:1])
+            fns = {'per_mask_loop': lambda: relax_reference(enc, x, masks),
+                   'authors_loop': lambda: authors_loop(enc, x, masks),
+                   'relax': lambda: relax(enc, x, masks=masks),
+                   'relax_amp': lambda: relax(enc, x, masks=masks, amp=True)}
+            out, t, c = timeit(fns, reps, once=('per_mask_loop',))
+            R, U = out['per_mask_loop']
+            row = dict(encoder=name, threads=torch.get_num_threads(), n_img=n_img, n_masks=n_masks, mask_bs=mask_bs,
+                       **{f'{k}_s': v for k, v in t.items()}, **{f'{k}_cpu_s': v for k, v in c.items()},
+                       speedup=t['per_mask_loop']/t['relax'], speedup_amp=t['per_mask_loop']/t['relax_amp'],
+                       speedup_vs_authors=t['authors_loop']/t['relax'],
+                       cpu_speedup=c['per_mask_loop']/c['relax'], cpu_speedup_amp=c['per_mask_loop']/c['relax_amp'],
+                       max_abs_diff_R=(out['relax'].importance - R).abs().max().item(),
+                       max_abs_diff_U=(out['relax'].uncertainty - U).abs().max().item(),
+                       max_abs_diff_R_authors=(out['authors_loop'][0] - R).abs().max().item(),
+                       max_abs_diff_R_amp=(out['relax_amp'].importance - R).abs().max().item(),
+                       R_span=(R.amax((1, 2)) - R.amin((1, 2))).min().item())
+            rows.append(row)
+            print(f"{name}, {row['threads']} threads, {n_img} image(s) x {n_masks} masks: per-mask loop {t['per_mask_loop']:.2f} s, "
+                  f"authors' loop {t['authors_loop']:.2f} s, relax {t['relax']:.2f} s ({row['speedup']:.1f}x), "
+                  f"relax amp {t['relax_amp']:.2f} s ({row['speedup_amp']:.1f}x); CPU-time speed-up {row['cpu_speedup']:.1f}x / "
+                  f"{row['cpu_speedup_amp']:.1f}x; max |dR| {row['max_abs_diff_R']:.1e} (amp {row['max_abs_diff_R_amp']:.1e}, "
+                  f"maps span >= {row['R_span']:.1e})", flush=True)
     return rows
 
 # ---- grid-size study (same design as nbs/60_relax.ipynb, larger) ----
@@ -124,7 +135,7 @@ def machine():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--n-masks', type=int, default=128); p.add_argument('--n-img', type=int, default=4)
+    p.add_argument('--n-masks', type=int, default=128); p.add_argument('--n-img', default='1,4', help='images per call, e.g. 1,4')
     p.add_argument('--mask-bs', type=int, default=32); p.add_argument('--reps', type=int, default=3)
     p.add_argument('--threads', default='1,2', help='torch threads to time with, e.g. 1,2 (the default of this machine: 2)')
     p.add_argument('--grid', action='store_true', help='also run the grid-size study')
@@ -135,21 +146,22 @@ def main():
     rows = []
     for nt in map(int, a.threads.split(',')):
         torch.set_num_threads(nt)
-        rows += speed(a.n_masks, a.n_img, a.mask_bs, a.reps, a.quick)
+        rows += speed(a.n_masks, [int(v) for v in a.n_img.split(',')], a.mask_bs, a.reps, a.quick)
     torch.set_num_threads(m['threads'])
     m['loadavg_at_end'] = [round(v, 1) for v in os.getloadavg()]
     (RES/'relax.json').write_text(json.dumps(dict(machine=m, rows=rows), indent=1))
-    md = [f"# RELAX speed ({m['date']}, {m['platform']}, torch {m['torch']}, {m['threads']} threads, "
-          f"{'CUDA available' if m['cuda'] else 'CPU only'}, {m['cpu_count']} cores, load average "
-          f"{m['loadavg_at_start'][0]} at start, {m['loadavg_at_end'][0]} at end: other jobs shared the cores)", "",
-          "With 2 threads on a shared 2-core machine, OpenMP threads wait on each other at every small op, which slows "
-          "the per-mask loop far more than the batched path: the 1-thread rows are the fairer comparison.", "",
-          f"{rows[0]['n_img']} images 96x96, {rows[0]['n_masks']} masks (grid 6), mask_bs {rows[0]['mask_bs']}; "
-          "median wall time; the same masks for all three.", "",
-          "| encoder | threads | relax (s) | authors' loop (s) | per-mask loop (s) | speed-up vs per-mask | vs authors' | max abs diff R |",
-          "|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['encoder']} | {r['threads']} | {r['relax_s']:.2f} | {r['authors_loop_s']:.2f} | {r['per_mask_loop_s']:.2f} | "
-           f"{r['speedup_vs_per_mask']:.1f}x | {r['speedup_vs_authors']:.1f}x | {r['max_abs_diff_importance']:.1e} |" for r in rows]
+    md = [f"# RELAX speed, {m['date']}", "",
+          f"{m['platform']}, torch {m['torch']}, {m['cpu_count']} cores, {'CUDA available' if m['cuda'] else 'no GPU'}; "
+          f"load average {m['loadavg_at_start'][0]} at start and {m['loadavg_at_end'][0]} at end (other jobs shared the cores).", "",
+          f"Median wall time of {a.reps} interleaved runs (the per-mask loop: one run), {rows[0]['n_masks']} masks (grid 6), "
+          f"mask_bs {rows[0]['mask_bs']}, the same masks for all. per-mask loop = `relax_reference` (one encoder call per mask, "
+          "all images in it); authors' loop = batched encoder calls + a per-mask Welford loop (the structure of `relax_xai`); "
+          "relax = `sslxai.relax.relax` (fp32, channels_last); amp = the same under bf16 autocast.", "",
+          "| encoder | threads | images | per-mask loop (s) | authors' loop (s) | relax (s) | relax amp (s) | speed-up | speed-up amp | max abs diff R (amp) |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['encoder']} | {r['threads']} | {r['n_img']} | {r['per_mask_loop_s']:.2f} | {r['authors_loop_s']:.2f} | "
+           f"{r['relax_s']:.2f} | {r['relax_amp_s']:.2f} | {r['speedup']:.1f}x | {r['speedup_amp']:.1f}x | "
+           f"{r['max_abs_diff_R']:.0e} ({r['max_abs_diff_R_amp']:.0e}) |" for r in rows]
     (RES/'relax.md').write_text('\n'.join(md) + '\n')
     if a.grid:
         if not has_real_data(): raise SystemExit('the grid study needs the real PCam patches (SSLXAI_DATA)')

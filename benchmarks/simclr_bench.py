@@ -10,7 +10,8 @@ Only the training phase is timed (fastai: from `before_train` to `after_train`),
 median is reported. The goal is a Callback overhead of at most 10%. The augmentation is also timed on its own, in
 total and per transform, and against a per-image torchvision.transforms.v2 pipeline of the same transforms (no HED).
 
-    python benchmarks/simclr_bench.py                 # CPU defaults (2-core CPU: about 2-4 minutes)
+    python benchmarks/simclr_bench.py                 # CPU defaults (2-core CPU: about 5-10 minutes when busy)
+    python benchmarks/simclr_bench.py --threads 1     # steadier CPU-time figures when other jobs share the CPU
     python benchmarks/simclr_bench.py --device cuda --bs 256 --amp   # on a GPU
 Writes benchmarks/results/simclr.json and simclr.md.
 """
@@ -33,11 +34,13 @@ def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
 
 class TrainTimer(Callback):
-    "Wall time of each training phase."
+    "Wall time and process CPU time of each training phase."
     order = 100
-    def __init__(self): self.times = []
-    def before_train(self): sync(self.dls.device); self.t0 = time.perf_counter()
-    def after_train(self): sync(self.dls.device); self.times.append(time.perf_counter() - self.t0)
+    def __init__(self): self.times, self.cpu = [], []
+    def before_train(self): sync(self.dls.device); self.t0, self.c0 = time.perf_counter(), time.process_time()
+    def after_train(self):
+        sync(self.dls.device)
+        self.times.append(time.perf_counter() - self.t0); self.cpu.append(time.process_time() - self.c0)
 
 def make_dls(n, bs, dev, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -46,9 +49,9 @@ def make_dls(n, bs, dev, seed=0):
     return DataLoaders.from_dsets(items, items[:bs], bs=bs, device=dev, drop_last=True, num_workers=0)
 
 def bare_epoch(model, opt, aug, dl, temp, amp, scaler, dev):
-    "One epoch of the bare loop; returns the wall time."
+    "One epoch of the bare loop; returns (wall time, process CPU time)."
     model.train()
-    sync(dev); t0 = time.perf_counter()
+    sync(dev); t0, c0 = time.perf_counter(), time.process_time()
     for (x,) in dl:
         with torch.no_grad(): v1, v2 = aug(x)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
@@ -57,7 +60,7 @@ def bare_epoch(model, opt, aug, dl, temp, amp, scaler, dev):
         scaler.scale(loss).backward()
         scaler.step(opt); scaler.update(); opt.zero_grad()
     sync(dev)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 def time_aug(aug, x, reps, dev):
     aug(x, generator=0)
@@ -83,8 +86,10 @@ def main():
     p.add_argument('--reps', type=int, default=5, help='timed epochs per path (alternating)')
     p.add_argument('--temp', type=float, default=0.1)
     p.add_argument('--amp', action='store_true', help='float16 autocast (CUDA): MixedPrecision vs autocast+GradScaler')
+    p.add_argument('--threads', type=int, default=0, help='torch threads (0: leave as is); 1 gives steadier CPU times on a busy machine')
     p.add_argument('--out', default=str(ROOT/'benchmarks'/'results'/'simclr'))
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.manual_seed(0)
     dls = make_dls(a.bs * a.steps, a.bs, dev)
@@ -113,16 +118,23 @@ def main():
     # warm-up (first-call kernel selection, allocator)
     bare_epoch(bare_m, bare_opt, aug, dls.train, a.temp, a.amp, scaler, dev)
     for l, _ in learners.values(): run_learner(l)
-    for _, t in learners.values(): t.times.clear()
-    bare_times = []
+    for _, t in learners.values(): t.times.clear(); t.cpu.clear()
+    bare_times, bare_cpu = [], []
     for r in range(a.reps):
-        bare_times.append(bare_epoch(bare_m, bare_opt, aug, dls.train, a.temp, a.amp, scaler, dev))
+        w, c = bare_epoch(bare_m, bare_opt, aug, dls.train, a.temp, a.amp, scaler, dev)
+        bare_times.append(w); bare_cpu.append(c)
         for l, _ in learners.values(): run_learner(l)
     rows = {'bare PyTorch loop, torch Adam': bare_times, **{k: t.times for k, (l, t) in learners.items()}}
+    cpu_rows = {'bare PyTorch loop, torch Adam': bare_cpu, **{k: t.cpu for k, (l, t) in learners.items()}}
     base = statistics.median(bare_times) / a.steps
+    base_min = min(bare_times) / a.steps
+    base_cpu = statistics.median(bare_cpu) / a.steps
     step = {k: dict(median_s=statistics.median(v) / a.steps, min_s=min(v) / a.steps,
                     imgs_per_s=a.bs * a.steps / statistics.median(v),
-                    overhead_pct=100 * (statistics.median(v) / a.steps / base - 1)) for k, v in rows.items()}
+                    overhead_pct=100 * (statistics.median(v) / a.steps / base - 1),
+                    overhead_min_pct=100 * (min(v) / a.steps / base_min - 1),
+                    cpu_s=statistics.median(cpu_rows[k]) / a.steps,
+                    overhead_cpu_pct=100 * (statistics.median(cpu_rows[k]) / a.steps / base_cpu - 1)) for k, v in rows.items()}
 
     # augmentation cost per batch
     x = next(iter(dls.train))[0]
@@ -148,17 +160,21 @@ def main():
                threads=torch.get_num_threads(), device=str(dev), gpu=torch.cuda.get_device_name(0) if dev.type == 'cuda' else None,
                arch=a.arch, bs=a.bs, views_per_step=2 * a.bs, size=96, steps=a.steps, reps=a.reps, amp=a.amp,
                step=step, aug_two_views_s=full, aug_fraction_of_step=full / base, aug_parts_s=aug_rows,
-               torchvision_per_image_two_views_s=tv, raw_epoch_times_s=rows)
+               torchvision_per_image_two_views_s=tv, raw_epoch_times_s=rows, raw_epoch_cpu_s=cpu_rows,
+               load_avg=list(__import__('os').getloadavg()))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(res, indent=1) + '\n')
     md = [f"# SimCLR step throughput ({res['date'][:10]}, {res['device']}{' ' + res['gpu'] if res['gpu'] else ''}, "
           f"{res['threads']} threads, {platform.machine()})", "",
           f"{a.arch}, {a.bs} images = {2*a.bs} views of 96 px per step, {a.steps} steps per timed epoch, median of "
-          f"{a.reps} epochs{', float16 autocast' if a.amp else ''}.", "",
-          "| path | s/step (median) | s/step (min) | images/s | overhead vs bare |", "|---|---|---|---|---|"]
+          f"{a.reps} epochs{', float16 autocast' if a.amp else ''}. Load average at the end: "
+          f"{res['load_avg'][0]:.1f} (other processes share the CPU: wall times are noisy; CPU time is the steadier measure).", "",
+          "| path | s/step wall (median) | s/step wall (min) | images/s | overhead, wall median | overhead, wall min | CPU s/step | overhead, CPU time |",
+          "|---|---|---|---|---|---|---|---|"]
     for k, v in step.items():
-        md.append(f"| {k} | {v['median_s']:.3f} | {v['min_s']:.3f} | {v['imgs_per_s']:.1f} | {v['overhead_pct']:+.1f}% |")
+        md.append(f"| {k} | {v['median_s']:.3f} | {v['min_s']:.3f} | {v['imgs_per_s']:.1f} | {v['overhead_pct']:+.1f}% | "
+                  f"{v['overhead_min_pct']:+.1f}% | {v['cpu_s']:.3f} | {v['overhead_cpu_pct']:+.1f}% |")
     md += ["", f"Augmentation, two views of a batch of {a.bs} (median of {reps}):", "",
            "| pipeline | s/batch | share of a bare step |", "|---|---|---|"]
     for k, v in aug_rows.items(): md.append(f"| SimCLRAugment: {k} | {v:.3f} | {100*v/base:.0f}% |")

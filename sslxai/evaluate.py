@@ -18,8 +18,9 @@ from .metrics import *
 from .metrics import _model_of, _device
 
 # %% auto #0
-__all__ = ['CAM_NAMES', 'select_positives', 'Embedder', 'CAMExplainer', 'ContrastiveCAM', 'RelaxExplainer', 'default_explainers',
-           'Timer', 'evaluate_explanations', 'plot_curves', 'show_worst', 'evaluate_explanations_cli']
+__all__ = ['CAM_NAMES', 'select_positives', 'Embedder', 'CAMExplainer', 'ContrastiveCAM', 'RelaxExplainer', 'MaskMap',
+           'default_explainers', 'Timer', 'evaluate_explanations', 'plot_curves', 'show_worst',
+           'evaluate_explanations_cli']
 
 # %% ../nbs/75_evaluate.ipynb #66924cb2
 def _labels(source) -> np.ndarray:
@@ -100,6 +101,15 @@ class RelaxExplainer:
         return r.importance if hasattr(r, 'importance') else r[0] if isinstance(r, tuple) else r
 
 # %% ../nbs/75_evaluate.ipynb #bf3e08d1
+class MaskMap:
+    "The ground-truth masks of the evaluated images as maps (a reference explainer that ignores the model)."
+    layered = False
+    def __init__(self, masks): self.masks = torch.as_tensor(np.asarray(masks)).float()
+    def __call__(self, model, x, layer=None):
+        if len(x) != len(self.masks): raise ValueError(f"MaskMap holds {len(self.masks)} masks, got {len(x)} images")
+        return self.masks
+
+# %% ../nbs/75_evaluate.ipynb #3306f9aa
 CAM_NAMES = {'gradcam': 'GradCAM', 'gradcam++': 'GradCAMPlusPlus', 'hirescam': 'HiResCAM', 'layercam': 'LayerCAM'}
 
 def default_explainers(names=('gradcam', 'gradcam++', 'hirescam', 'layercam', 'contrastive', 'relax'), # which
@@ -123,7 +133,7 @@ def default_explainers(names=('gradcam', 'gradcam++', 'hirescam', 'layercam', 'c
         except (ImportError, AttributeError) as e: missing[nm] = f"{type(e).__name__}: {e}"
     return out, missing
 
-# %% ../nbs/75_evaluate.ipynb #3306f9aa
+# %% ../nbs/75_evaluate.ipynb #b0dd4312
 class Timer:
     "Wall-clock and process CPU seconds per named phase: `with tm('maps'): ...`; `tm.totals()`, `tm.totals('cpu')`."
     def __init__(self): self.t, self.c = {}, {}
@@ -150,8 +160,9 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
                           n_ref:int=16, # further positives for the contrastive prototype
                           stats=None, # (mean, std) normalisation, if `model` is a plain module
                           steps:int=16, # deletion/insertion slices
-                          baseline='blur', # deletion/insertion baseline
+                          baseline='mean', # deletion/insertion baseline ('mean' or 'blur', see `sslxai.metrics`)
                           n_random:int=4, # random maps per image for the IoU baseline
+                          reference:bool=True, # add a 'ground truth' row: the mask itself used as a map
                           relax_kwargs:dict=None, # passed to `relax`
                           seed:int=0,
                           details:bool=False, # also return per-sample scores, curves and maps
@@ -169,6 +180,7 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
                     ('gradcam', 'gradcam++', 'hirescam', 'layercam', 'contrastive', 'relax'))
             explainers, missing = default_explainers(names, _to_input(sel.ref, stats, dev), relax_kwargs)
         else: missing = {}
+        if reference: explainers = {**explainers, 'ground truth': MaskMap(sel.masks)}
         if layers is None: layers = list(candidate_layers(model, x).layer[-2:])
         layers = [layers] if isinstance(layers, str) else list(layers)
         H, W = x.shape[-2:]
@@ -223,7 +235,7 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
                                   per_sample=pd.concat(per, ignore_index=True) if per else pd.DataFrame(),
                                   curves=curves, maps=maps)
 
-# %% ../nbs/75_evaluate.ipynb #b0dd4312
+# %% ../nbs/75_evaluate.ipynb #d789cd4e
 def plot_curves(det, # details from `evaluate_explanations(..., details=True)`
                 rows=None, # (explainer, layer) keys to draw; default all
                 figsize=(9, 3.2),
@@ -262,14 +274,14 @@ def show_worst(det, # details from `evaluate_explanations(..., details=True)`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/75_evaluate.ipynb #d789cd4e
+# %% ../nbs/75_evaluate.ipynb #b5dffbe8
 def _open_data(data:str, split:str=None, seed:int=0, n_synth:int=512):
     from sslxai.data import SynthSource, open_source
     if data in ('synthetic', 'synth'): return SynthSource(n_synth, seed=seed + 1000)
     return open_source(data, split=split) if split else open_source(data)
 
 @call_parse
-def evaluate_explanations_cli(model:str, # model file written by `save_model` (loaded with weights_only=True)
+def evaluate_explanations_cli(model:str=None, # model file written by `save_model` (loaded with weights_only=True); required
                               data:str='synthetic', # data path (HDF5 pair, Kaggle layout, ImageFolder) or 'synthetic'
                               out:str='explanations.csv', # CSV file to write
                               split:str=None, # split of an ImageFolder root (e.g. 'valid')
@@ -280,6 +292,7 @@ def evaluate_explanations_cli(model:str, # model file written by `save_model` (l
                               seed:int=0, # seed of the draw
                              ):
     "Evaluate explanations of a saved model on a data source and write the table to CSV."
+    if not model: raise ValueError("evaluate-explanations: --model is required (a file written by save_model / sslxai train)")
     from sslxai.train import load_model
     mdl = load_model(model)
     src = _open_data(data, split, seed)

@@ -107,6 +107,7 @@ def explain_cli(model:Param("model file written by save_model / `sslxai train` (
                 rows.append(dict(panel=f"{name}.png", input=o['input'], label=o['label'], pred=int(probs[j].argmax()),
                                  p_tumour=round(float(probs[j, -1]), 4), layer=lname, method=method))
     df = pd.DataFrame(rows)
+    df['label'] = df['label'].astype('Int64')     # unknown labels stay <NA>, known ones integers
     df.to_csv(out/'index.csv', index=False)
     print(df[['panel', 'label', 'pred', 'p_tumour']].to_string(index=False))
     print(f"wrote {len(df)} panels ({method} at {lname}, {maps.shape[-2]}x{maps.shape[-1]} maps) and index.csv to {out}")

@@ -156,11 +156,11 @@ def _device(model):
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device('cpu')
 
-def _class_index(target, out:torch.Tensor, n:int) -> torch.Tensor:
-    "Class indices [n] from `target` (None: predicted; int; a sequence of n ints)."
+def _class_index(target, out:torch.Tensor, n:int, device=None) -> torch.Tensor:
+    "Class indices [n] from `target` (None: predicted from the outputs `out`; int; a sequence of n ints)."
     if target is None:
         return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
-    t = torch.as_tensor(target).long().flatten().to(out.device)
+    t = torch.as_tensor(target).long().flatten().to(device or out.device)
     if t.numel() == 1: t = t.expand(n)
     if t.numel() != n: raise ValueError(f"target has {t.numel()} entries for {n} images: give one int, or one per image")
     return t
@@ -180,7 +180,7 @@ def target_scores(out:torch.Tensor, # model outputs [B, C]
     return F.softmax(out.float(), 1).gather(1, target[:, None])[:, 0]
 
 def make_baseline(x:torch.Tensor, # images [N,C,H,W] in the model's input space
-                  baseline='blur', # 'blur', 'mean', or a tensor [C,H,W] / [N,C,H,W]
+                  baseline='mean', # 'mean', 'blur', or a tensor [C,H,W] / [N,C,H,W]
                   blur_sigma:float=4.0, # Gaussian sigma in pixels for 'blur'
                  ) -> torch.Tensor:
     "What deleted pixels become (see the text above): [N,C,H,W]."
@@ -202,7 +202,7 @@ def perturbation_curve(model, # a classifier (nn.Module or fastai Learner), used
                        maps, # [N,h,w] importance maps (upsampled to H,W if smaller)
                        mode:str='deletion', # 'deletion' or 'insertion'
                        target=None, # None (predicted class), class index/indices, or a callable out -> [B]
-                       baseline='blur', # 'blur', 'mean' or a tensor (see `make_baseline`)
+                       baseline='mean', # 'mean', 'blur' or a tensor (see `make_baseline`)
                        steps:int=16, # number of equal slices of pixels
                        bs:int=256, # images per forward pass
                        blur_sigma:float=4.0, # sigma of the 'blur' baseline
@@ -228,7 +228,9 @@ def perturbation_curve(model, # a classifier (nn.Module or fastai Learner), used
     was_training = m.training; m.eval()
     try:
         with torch.no_grad():
-            t = target if callable(target) else _class_index(target, torch.cat([m(x[i:i+bs]) for i in range(0, n, bs)]), n)
+            if callable(target): t = target
+            elif target is None: t = _class_index(None, torch.cat([m(x[i:i+bs]) for i in range(0, n, bs)]), n)
+            else: t = _class_index(target, None, n, dev)   # given classes: no forward pass needed
             ii = torch.arange(n, device=dev).repeat_interleave(steps + 1)
             kk = torch.arange(steps + 1, device=dev).repeat(n)
             scores = torch.empty(n * (steps + 1), device=dev)
@@ -263,14 +265,14 @@ def deletion_auc(model, # classifier or Learner
                  x:torch.Tensor, # images [N,C,H,W] in the model's input space
                  maps, # [N,h,w] maps
                  target=None, # None (predicted class), class index/indices, or callable
-                 baseline='blur', # 'blur' | 'mean' | tensor
+                 baseline='mean', # 'mean' | 'blur' | tensor
                  steps:int=16, # slices of pixels
                  **kwargs, # bs, blur_sigma, seed
                 ) -> np.ndarray:
     "Area under the deletion curve, [N]: lower means the map found what the score depends on."
     return curve_auc(*deletion_curve(model, x, maps, target=target, baseline=baseline, steps=steps, **kwargs))
 
-def insertion_auc(model, x:torch.Tensor, maps, target=None, baseline='blur', steps:int=16, **kwargs) -> np.ndarray:
+def insertion_auc(model, x:torch.Tensor, maps, target=None, baseline='mean', steps:int=16, **kwargs) -> np.ndarray:
     "Area under the insertion curve, [N]: higher means the map found what the score depends on."
     return curve_auc(*insertion_curve(model, x, maps, target=target, baseline=baseline, steps=steps, **kwargs))
 
@@ -414,7 +416,7 @@ def rank_layers(model, # classifier or Learner
                 explainer=None, # CAM class (default sslxai.gradcam.GradCAM)
                 se_rule:bool=True, # prefer the finest map among layers within one SE of the best
                 steps:int=10, # deletion/insertion slices for 'faithfulness'
-                baseline='blur', # deletion/insertion baseline
+                baseline='mean', # deletion/insertion baseline
                ) -> pd.DataFrame:
     "Rank candidate layers by a measured criterion, best first: DataFrame with layer, h, w, score, se, tied, ..."
     m = _model_of(model); x = x.to(_device(m))
@@ -430,8 +432,9 @@ def rank_layers(model, # classifier or Learner
             try: mod = m.get_submodule(c)
             except AttributeError: raise ValueError(f"candidate layer {c!r} is not a module of the model") from None
         cand = pd.DataFrame(dict(layer=list(candidates)))
-    with torch.no_grad(): out = m.eval()(x)
-    t = _class_index(target, out, len(x))
+    if target is None:
+        with torch.no_grad(): t = _class_index(None, m.eval()(x), len(x))
+    else: t = _class_index(target, None, len(x), x.device)
     per, res = {}, []
     for layer in cand.layer:
         with explainer(m, m.get_submodule(layer)) as cam: raw = cam(x, targets=t.tolist())

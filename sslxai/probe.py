@@ -22,8 +22,8 @@ from .core import set_seed
 
 # %% auto #0
 __all__ = ['pool_features', 'embed', 'fit_probe', 'linear_probe', 'probe_head', 'knn_accuracy', 'knn_purity', 'purity_chance',
-           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'reset_parameters', 'PooledClassifier',
-           'finetune_vs_scratch']
+           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'reset_parameters', 'recalibrate_bn',
+           'PooledClassifier', 'finetune_vs_scratch']
 
 # %% ../nbs/50_probe.ipynb #c869d438
 def _as_module(model):
@@ -276,6 +276,23 @@ def reset_parameters(model:nn.Module, # modified in place
         if m is not model and callable(getattr(m, 'reset_parameters', None)): m.reset_parameters()
     return model
 
+def recalibrate_bn(model:nn.Module, # modified in place: only BatchNorm running statistics change
+                   batches, # an iterable of input batches (tensors on the model's device)
+                  ) -> nn.Module:
+    "Re-estimate every BatchNorm's running statistics as the exact average over `batches` (no gradients)."
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in bns]
+    was = model.training
+    for m in bns: m.reset_running_stats(); m.momentum = None     # momentum None: cumulative average
+    model.train()
+    try:
+        with torch.no_grad():
+            for xb in batches: model(xb)
+    finally:
+        for m, mom in saved: m.momentum = mom
+        model.train(was)
+    return model
+
 class PooledClassifier(nn.Module):
     "Encoder, global average pooling of 4-D maps, then a linear layer."
     def __init__(self, encoder:nn.Module, head:nn.Module):
@@ -296,7 +313,9 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
                         wd:float=None, # weight decay (fastai default if None)
                         seed:int=0, # seed of the head, the reset, the batch order and the augmentations
                         names:tuple=('SSL init', 'random init'), # the two rows' names
-                        return_learners:bool=False, # also return the two trained fastai Learners
+                        bn_control:bool=False, # add a third run: the random init with BatchNorm statistics of the data
+                        bn_batches:int=8, # training batches that estimate those statistics
+                        return_learners:bool=False, # also return the trained fastai Learners
                        ) -> pd.DataFrame: # one row per run (and the learners if asked)
     "Fine-tune from `encoder` and train the same architecture from random weights, same data, schedule and steps."
     from fastai.learner import Learner
@@ -306,17 +325,20 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
     enc0 = _encoder_of(encoder)
     n_out = n_out or getattr(dls, 'c', None)
     if not n_out: raise ValueError("finetune_vs_scratch: pass n_out (the DataLoaders have no `c`)")
-    dev = getattr(dls, 'device', None) or next(enc0.parameters()).device
     xb = dls.valid.one_batch()[0][:2]
     was = enc0.training; enc0.eval()
     with torch.no_grad(): d = pool_features(enc0.to(xb.device)(xb)).shape[1]
     enc0.train(was)
     rows, learners = [], {}
-    for name, scratch in zip(names, (False, True)):
+    runs = [(names[0], False, False), (names[1], True, False)] + ([(f"{names[1]} + BN stats", True, True)] if bn_control else [])
+    for name, scratch, bn in runs:
         set_seed(seed)
         head = nn.Linear(d, n_out)
         enc = copy.deepcopy(enc0)
         if scratch: reset_parameters(enc)
+        if bn:
+            if hasattr(dls.train, 'rng'): dls.train.rng = random.Random(seed + 1)
+            recalibrate_bn(enc.to(xb.device), (b[0] for _, b in zip(range(bn_batches), dls.train)))
         model = PooledClassifier(enc, head).to(xb.device)
         metrics = [accuracy] + ([RocAucBinary()] if n_out == 2 else [])
         learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=metrics, **({} if wd is None else dict(wd=wd)))

@@ -5,6 +5,7 @@
 # %% ../nbs/60_relax.ipynb #b0425336
 from __future__ import annotations
 import math, os, resource
+import numpy as np
 from typing import NamedTuple, Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
@@ -168,6 +169,13 @@ class _evaluating:
         if self.m is not None:
             for mod, t in self.modes: mod.training = t
 
+def _embedder(encoder, amp:bool, channels_last:bool, device_type:str):
+    "`encoder` as x -> float [N, D], feeding channels_last input and running under bf16 autocast if asked."
+    def f(t):
+        if channels_last: t = t.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp): return _embed(encoder, t)
+    return f
+
 def _check_x(x):
     if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"x must be a float tensor [N, C, H, W] (normalised images); got "
@@ -186,12 +194,15 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
           fill:float=0., # value of masked-out input (0: the mean colour of normalised input)
           q:float=0.5, # U-RELAX keeps pixels with uncertainty at or below this per-image quantile
           masks:Iterable[Tensor]=None, # batches of masks [B,H,W] to use instead of drawing them (e.g. to compare)
+          channels_last:bool=True, # feed the encoder channels_last batches: faster CNNs on CPU, the same numbers
+          amp:bool=False, # run the encoder under bfloat16 autocast: about 2x faster on a CPU with bf16, maps agree closely
          ) -> RelaxResult:
     "RELAX importance, uncertainty and U-RELAX maps for each image of `x`, streamed over batches of masks."
     _check_x(x)
     N, C, H, W = x.shape
+    f = _embedder(encoder, amp, channels_last, x.device.type)
     with _evaluating(encoder):
-        h0 = _embed(encoder, x)
+        h0 = f(x)
         if masks is None: masks = relax_masks(n_masks, (H, W), grid, p_keep, seed, x.device, mask_bs)
         st = RelaxStats(N, (H, W), device=x.device)
         for m in masks:
@@ -200,7 +211,7 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
             B = m.shape[0]
             mx = m[None, :, None].to(x.dtype)                               # [1,B,1,H,W]
             xm = x[:, None]*mx if fill == 0 else x[:, None]*mx + fill*(1-mx)
-            h = _embed(encoder, xm.reshape(N*B, C, H, W))                   # image-major: rows i*B..i*B+B-1
+            h = f(xm.reshape(N*B, C, H, W))                                 # image-major: rows i*B..i*B+B-1
             s = sim(h0.repeat_interleave(B, 0), h).reshape(N, B)
             st.update(s, m)
     if st.n_masks == 0: raise ValueError("no masks were given")
@@ -232,13 +243,13 @@ def relax_reference(encoder:Callable, # x -> [N, D]
                 M2 = M2 + (s - R)*(s - Rp)*md
     return R.float(), (M2/Wt.clamp_min(1e-300)).float()
 
-# %% ../nbs/60_relax.ipynb #148885f8
+# %% ../nbs/60_relax.ipynb #f78f7102
 def show_relax(res:RelaxResult, # the output of `relax`
                gray:Tensor, # [N, H, W] grayscale images in [0,1] for the background (e.g. `sslxai.data.to_gray`)
                titles:list=None, # one title per image (row)
                alpha:float=0.5, # overlay opacity
                cmap:str='jet', size:float=1.7):
-    "A grid, one row per image: patch | importance | uncertainty | U-RELAX, as overlays on the grayscale patch."
+    "A grid, one row per image: patch | importance | uncertainty | U-RELAX (importance where kept), overlaid on the grayscale patch."
     gray = torch.as_tensor(gray).float().cpu()
     if gray.ndim == 2: gray = gray[None]
     n = len(res.importance)
@@ -250,9 +261,14 @@ def show_relax(res:RelaxResult, # the output of `relax`
             a = axs[i, j]; a.imshow(gray[i], cmap='gray', vmin=0, vmax=1); a.set_xticks([]); a.set_yticks([])
             if maps is not None:
                 mi = maps[i].detach().float().cpu()
-                if name == 'U-RELAX': mi = torch.where(mi > 0, mi, mi[mi > 0].min() if (mi > 0).any() else mi)
-                lo, hi = mi.min(), mi.max()
-                a.imshow((mi - lo)/(hi - lo + 1e-12), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+                if name == 'U-RELAX':   # the importance's colours, shown only where it is kept
+                    imp = res.importance[i].detach().float().cpu()
+                    lo, hi = imp.min(), imp.max()
+                    u = np.ma.masked_where((mi == 0).numpy(), ((imp - lo)/(hi - lo + 1e-12)).numpy())
+                else:
+                    lo, hi = mi.min(), mi.max()
+                    u = ((mi - lo)/(hi - lo + 1e-12)).numpy()
+                a.imshow(u, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
             if i == 0: a.set_title(name, fontsize=9)
         if titles: axs[i, 0].set_ylabel(titles[i], fontsize=8)
     fig.tight_layout()

@@ -327,7 +327,9 @@ def _open(data, split=None, n_synth=2000, seed=0):
 def _eval_split(src, split=None):
     "The items to evaluate: a source's 'test' split, else 'valid'/'val', else everything; and a description."
     splits = getattr(src, 'splits', None)
-    if not splits: return np.arange(len(src)), 'all items'
+    if not splits:
+        if split is not None: raise ValueError(f"{src.path}: split={split!r} given, but this data set has no splits")
+        return np.arange(len(src)), 'all items'
     if split is None: split = next((s for s in ('test', 'valid', 'val') if s in splits), None)
     if split not in splits: raise ValueError(f"{src.path}: no split {split!r} to evaluate (splits: {sorted(splits)})")
     return np.asarray(splits[split]), f"split {split!r}"
@@ -385,8 +387,8 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
     src = _open(data)
     idxs, what = _eval_split(src, split)
     if n is not None and n < len(idxs):
+        what = f"a seeded random subset of {n} of {len(idxs)} items" + ('' if what == 'all items' else f" of {what}")
         idxs = np.sort(np.random.default_rng(seed).choice(idxs, n, replace=False))
-        what += f", a seeded random subset of {n}"
     probs, labels = predict_source(mdl, meta, src, idxs, bs=bs, progress=progress)
     r = binary_report(probs, labels)
     print(f"{model} on {getattr(src, 'path', data)} ({what}):")

@@ -21,8 +21,8 @@ if FULL:
     cfg = dict(arch='densenet169', pretrained=True, n=None, n_eval=None, bs=128, epochs=5, wds=(1e-4, 1e-2, 1e-1),
                lr_its=100, wd_its=100, stats=imagenet_stats)
 else:
-    cfg = dict(arch='tiny_densenet', pretrained=False, n=1200, n_eval=600, bs=64, epochs=3, wds=(1e-4, 1e-2, 1e-1),
-               lr_its=30, wd_its=20, stats=None)
+    cfg = dict(arch='tiny_densenet', pretrained=False, n=1600, n_eval=600, bs=64, epochs=4, wds=(1e-4, 1e-2, 1e-1),
+               lr_its=40, wd_its=25, stats=None)
 device = default_device()
 work = Path(tempfile.mkdtemp(prefix='sslxai_paper_'))   # lr_find saves a temporary model: keep it out of the repo
 run_info = dict(date=datetime.date.today().isoformat(), machine=platform.platform(), cpus=os.cpu_count(),
@@ -56,13 +56,16 @@ test_eq(len(dls.valid_ds), len(dls.valid_idxs))
 assert set(evals['valid'].counts()) == {0, 1}'''),
     (12, 'run', (), r'''learn = pcam_learner(dls, cfg['arch'], pretrained=cfg['pretrained'], path=work)'''),
     (13, 'run', ('cuda',), r'''#| cuda
-learn.to_fp16()   # fastai's MixedPrecision (CUDA only)'''),
+if device.type == 'cuda': learn.to_fp16()   # fastai's MixedPrecision (CUDA only)'''),
     (15, 'run', (), r'''learn.model.to(device); next(learn.model.parameters()).device.type'''),
-    (17, 'run', (), r'''with learn.no_bar(): sug = learn.lr_find(num_it=cfg['lr_its'], show_plot=False)
+    (17, 'run', (), r'''from fastai.callback.schedule import valley, minimum
+with learn.no_bar(): sug = learn.lr_find(num_it=cfg['lr_its'], show_plot=False, suggest_funcs=(valley, minimum))
+lr = float(np.clip(sug.minimum, 1e-3, 3e-2))
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(learn.recorder.lrs, learn.recorder.losses); ax.set_xscale('log'); ax.axvline(sug.valley, c='r', ls='--')
-ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)'); ax.set_title(f'lr_find: valley {sug.valley:.1e}', fontsize=9)
-lr = float(np.clip(sug.valley, 1e-3, 3e-2)); lr'''),
+ax.plot(learn.recorder.lrs, learn.recorder.losses); ax.set_xscale('log')
+ax.axvline(lr, c='r', ls='--', label=f'chosen {lr:.1e}'); ax.axvline(sug.valley, c='gray', ls=':', label=f'valley {sug.valley:.1e}')
+ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)'); ax.legend(fontsize=8); ax.set_title('lr_find', fontsize=9)
+lr'''),
     (18, 'test', (), r'''assert 1e-3 <= lr <= 3e-2 and len(learn.recorder.lrs) > 5
 test_fig_exists(ax)'''),
     (20, 'run', (), r'''curves = {}
@@ -82,7 +85,7 @@ t0 = time.perf_counter()
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], lr, wd=best_wd)
 fit_s = time.perf_counter() - t0
 hist = np.array(learn.recorder.values)
-dict(zip(learn.recorder.metric_names[1:-1], hist[-1].round(4))), f"{fit_s:.0f} s"'''),
+{k: round(float(v), 4) for k, v in zip(learn.recorder.metric_names[1:-1], hist[-1])}, f"{fit_s:.0f} s"'''),
     (24, 'run', (), r'''learn.recorder.plot_sched(figsize=(8, 2.5))'''),
     (25, 'run', (), r'''learn.recorder.plot_loss(); plt.gcf().set_size_inches(5, 3); plt.title('Figure 5: losses', fontsize=9);'''),
     (26, 'test', (), r'''lrs = np.array(learn.recorder.hps['lr'])
@@ -128,7 +131,7 @@ with GradCAM(model) as cam:
     layer = module_name(model, cam.layer)
 fig = show_cam(px, maps, labels=py, probs=torch.from_numpy(p[pick]),
                classes=['normal', 'tumour'], ncols=2, size=1.5)
-fig.suptitle(f'Grad-CAM at {layer} ({maps.shape[-2]}x{maps.shape[-1]}), predicted class', fontsize=9);'''),
+fig.suptitle(f'Grad-CAM at {layer} ({maps.shape[-2]}x{maps.shape[-1]}), predicted class', fontsize=9, y=1.02);'''),
     (37, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(fig)
 assert (maps >= 0).all()'''),
     (39, 'run', (), r'''summary = {**run_info, 'lr': round(lr, 5), 'wd': best_wd, 'fit_s': round(fit_s, 1),

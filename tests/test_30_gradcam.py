@@ -57,7 +57,8 @@ maps.shape, module_name(m, cam.layer), maps[0]'''),
     (26, 'test', (), r'''for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
     with C(m, 'features.denseblock3') as cam: mp = cam(x, targets=1)
     test_eq(mp.shape, (5, 6, 6)); assert (mp >= 0).all() and mp.sum() > 0
-test_fail(lambda: cam(x), contains='inside `with')    # outside the `with` there is no hook'''),
+test_fail(lambda: cam(x), contains='inside `with')    # outside the `with` there is no hook
+with GradCAM(learn) as cam: test_eq(cam(torch.randn(2, 3, 64, 64)).shape, (2, 2, 2))   # a Learner works like its model'''),
     (28, 'import', (), r'''sslxai.gradcam'''),
     (29, 'run', (), r'''up = normalize(upsample(maps, 96))
 up.shape, up.amin((1, 2)), up.amax((1, 2))'''),
@@ -205,7 +206,7 @@ assert n1 - n0 < 100, f"{n1 - n0} more Python objects after 600 more calls"
 assert t1 - t0 <= 0, f"{t1 - t0} more live tensors after 600 more calls"
 assert growth < 100_000, f"traced memory grew by {growth} bytes"'''),
     (52, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
-    "Noise images; class 1 has a red disc at a random place. Returns x [n,3,size,size], y [n], mask [n,size,size]."
+    "Noise images (normalised: mean 0); class 1 has a red disc at a random place. Returns x [n,3,size,size], y [n], mask [n,size,size]."
     g = torch.Generator().manual_seed(seed)
     x, y = 0.15*torch.randn(n, 3, size, size, generator=g), torch.randint(0, 2, (n,), generator=g)
     cy, cx = (torch.randint(r+2, size-r-2, (n,), generator=g) for _ in range(2))
@@ -241,17 +242,24 @@ assert (ratios.loc['features.norm5'].values > 1.3).all()
 assert ratios.loc['features.denseblock3', 'HiResCAM'].item() > 1.3 and ratios.loc['features.denseblock3', 'LayerCAM'].item() > 1.3'''),
     (57, 'import', (), r'''sslxai.gradcam'''),
     (59, 'run', (), r'''sel = torch.cat([torch.where(yv == 1)[0][:3], torch.where(yv == 0)[0][:1]])
+dstats = ([0.4]*3, [0.4]*3)      # the disc images are mean-0 tensors: show them as if normalised with these stats
 with GradCAM(net) as cam:
     mp = cam(xv[sel]); pr = cam.output.softmax(1)
-fig = show_cam(xv[sel], mp, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=([0.]*3, [1.]*3), ncols=2)'''),
+fig = show_cam(xv[sel], mp, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
     (60, 'test', (), r'''test_fig_exists(fig.axes[0])
 test_eq(len(fig.axes), 12)'''),
     (61, 'run', (), r'''with HiResCAM(net, 'features.denseblock3') as cam:
     mp3 = cam(xv[sel]); pr = cam.output.softmax(1)
-fig = show_cam(xv[sel], mp3, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=([0.]*3, [1.]*3), ncols=2)'''),
+fig = show_cam(xv[sel], mp3, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
     (62, 'test', (), r'''test_fig_exists(fig.axes[2])
-test_fail(lambda: show_cam(xv[:2], mp3), contains='stats=(mean, std)')
-test_fail(lambda: show_cam(xv[sel], mp3[:2], stats=([0.]*3, [1.]*3)), contains='4 images but 2 maps')'''),
+test_fail(lambda: show_cam(xv[:2], mp3[:2]), contains='stats=(mean, std)')    # normalised tensors need their stats
+test_fail(lambda: show_cam(xv[sel], mp3[:2], stats=dstats), contains='4 images but 2 maps')
+u8 = ((xv[sel[0]]*0.4 + 0.4).clamp(0, 1).permute(1, 2, 0)*255).byte().numpy()
+fig_u = show_cam(u8, mp3[0])                                                     # one uint8 HWC image, one map
+fig_n = show_cam(torch.from_numpy(u8).permute(2, 0, 1).float()/255, mp3[0])      # the same as a float [0,1] tensor
+test_fig_exists(fig_u.axes[0])
+test_eq(len(fig_u.axes), 3); test_eq(fig_u.axes[0].images[0].get_array(), fig_n.axes[0].images[0].get_array())
+plt.close(fig_n); plt.close(fig_u)'''),
     (64, 'run', (), r'''from PIL import Image
 if has_real_data():
     files = [sorted(data_path('pcam-subset', 'valid', c).glob('*.jpg'))[k] for c in ('1', '0') for k in (0, 1)]
@@ -270,11 +278,11 @@ with HiResCAM(d169, 'features.denseblock3') as cam: m3 = cam(xp, targets=1)
 sizes'''),
     (65, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
                 'features.transition3': (3, 3)})'''),
-    (66, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4))
+    (66, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=60)
 for i in range(4):
     for r, (mp, nm) in enumerate([(m5, 'norm5 3x3'), (m3, 'denseblock3 6x6')]):
         ax = axs[r, i]; ax.imshow(_gray(patches[i]/255.), cmap='gray')
-        ax.imshow(normalize(upsample(mp[i], 96)), cmap='jet', alpha=0.45, extent=(0, 96, 96, 0))
+        ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45, extent=(0, 96, 96, 0))
         k = mp.shape[-1]
         for t in range(1, k): ax.axhline(t*96/k, c='w', lw=.5); ax.axvline(t*96/k, c='w', lw=.5)
         ax.add_patch(plt.Rectangle((32, 32), 32, 32, fill=False, ec='lime', lw=1))
@@ -312,12 +320,12 @@ with GradCAM(enc, 'features.norm5') as cam: same = cam(x1, targets=lambda z: pro
 test_close(probe_maps, same, eps=1e-6)
 test_eq(module_name(clf, find_target_layer(clf)), '0.features.norm5')'''),
     (77, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
-fig, axs = plt.subplots(4, 4, figsize=(8, 8))
+fig, axs = plt.subplots(4, 4, figsize=(8, 8), dpi=50)
 for i in range(4):
     for r, (mp, nm) in enumerate([(sim_maps, 'similarity, norm5'), (sim3, 'similarity, denseblock3'),
                                   (nce_maps, 'InfoNCE, norm5'), (probe_maps, 'probe class 1, norm5')]):
-        ax = axs[r, i]; ax.imshow(_gray(x1[i].permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
-        ax.imshow(normalize(upsample(mp[i], 96)), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
+        ax = axs[r, i]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
+        ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
 plt.tight_layout()'''),
     (79, 'run', (), r'''def best_of(f, n=5):
     ts = []

@@ -93,10 +93,22 @@ test_eq(rb.importance.shape, (2, 96, 96))
 body.eval()    # relax switches a Module (or the Module behind a bound method) to eval; other callables: your job
 test_eq(relax(lambda t: body(t), x96, n_masks=32).importance, rb.importance)   # a plain callable, same result
 assert (rb.u_relax == 0).any() and (rb.uncertainty >= 0).all()'''),
-    (35, 'test', (), r'''test_fail(lambda: relax(body, x96[0], n_masks=8), contains='[N, C, H, W]')
+    (36, 'test', (), r'''def spearman(a, b):
+    "Rank correlation of two maps over their pixels."
+    ra, rb = (t.flatten().argsort().argsort().float() for t in (a, b))
+    return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
+
+r_plain = relax(body, x96, n_masks=32, channels_last=False)
+r_amp = relax(body, x96, n_masks=32, amp=True)
+test_close(r_plain.importance, rb.importance, eps=1e-6)
+rho = [spearman(r_amp.importance[i], rb.importance[i]) for i in range(2)]
+print(f"amp: max |dR| {(r_amp.importance - rb.importance).abs().max():.1e} (the map spans "
+      f"{(rb.importance[0].max() - rb.importance[0].min()):.1e}), rank correlation with fp32 {np.round(rho, 3)}")
+assert min(rho) > 0.9, rho'''),
+    (37, 'test', (), r'''test_fail(lambda: relax(body, x96[0], n_masks=8), contains='[N, C, H, W]')
 test_fail(lambda: relax(lambda t: t.mean(), x96, n_masks=8), contains='expected a tensor [N, D]')
 test_fail(lambda: relax(body, x96, masks=[torch.rand(4, 32, 32)]), contains='expected [B, 96, 96]')'''),
-    (37, 'test', (), r'''def rss_mib():
+    (39, 'test', (), r'''def rss_mib():
     "Resident memory of this process in MiB (Linux /proc; elsewhere the peak from `resource`)."
     try: return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
     except OSError: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
@@ -109,7 +121,7 @@ growth = max(rss[8:]) - rss[8]
 print(f"{len(rss)} encoder calls, resident memory {rss[8]:.0f} MiB after 8 calls, growth after that {growth:.1f} MiB")
 test_eq(RelaxStats(2, (96, 96)).nbytes(), 8*96*96*(1 + 2*2))   # fixed size, independent of n_masks
 assert growth < 24, growth'''),
-    (39, 'run', (), r'''class RegionEncoder(nn.Module):
+    (41, 'run', (), r'''class RegionEncoder(nn.Module):
     "A representation that depends (almost) only on the pixels inside `win` [H,W] (1 inside, 0 outside)."
     def __init__(self, win, d=64, seed=0, bg=0.05):
         super().__init__(); gen = torch.Generator().manual_seed(seed)
@@ -145,22 +157,22 @@ def grid_study(xb, grids=(3, 6, 12), sizes=(16, 32), n_cases=2, n_masks=128, see
             r = relax(RegionEncoder(w, seed=j), xb, n_masks=n_masks, mask_bs=128, grid=gsz, seed=1)
             out.setdefault((gsz, s), []).extend(topk_share(r.importance[i], w) for i in range(len(xb)))
     return {k: float(np.mean(v)) for k, v in out.items()}'''),
-    (41, 'test', (), r'''xb = load_patches()
+    (43, 'test', (), r'''xb = load_patches()
 t0 = time.perf_counter()
 gs = grid_study(xb)
 print(f"{time.perf_counter()-t0:.1f} s")
 print('grid  ' + '  '.join(f'{s} px window' for s in (16, 32)))
 for gsz in (3, 6, 12): print(f'{gsz:4d}  ' + '  '.join(f'{gs[gsz, s]:12.2f}' for s in (16, 32)))
 assert gs[6, 16] > gs[3, 16] and gs[6, 16] > 16**2/96**2, gs    # 6 cells resolve a 16 px region better than 3'''),
-    (44, 'import', (), r'''sslxai.relax'''),
-    (46, 'test', (), r'''win = square(40, 20, 16)
+    (46, 'import', (), r'''sslxai.relax'''),
+    (48, 'test', (), r'''win = square(40, 20, 16)
 rr = relax(RegionEncoder(win), xb[:2], n_masks=256, mask_bs=128)
 gray = ((xb[:2] - xb[:2].amin((1, 2, 3), keepdim=True)) / (xb[:2].amax((1, 2, 3), keepdim=True) - xb[:2].amin((1, 2, 3), keepdim=True))).mean(1)
 fig = show_relax(rr, gray, titles=['tumour (1)', 'normal (0)'])
 for a in fig.axes: a.add_patch(plt.Rectangle((19.5, 39.5), 16, 16, fill=False, ec='w', lw=1))
 test_fig_exists(fig)
 test_eq([topk_share(rr.importance[i], win) > 0.5 for i in range(2)], [True, True])'''),
-    (48, 'test', ('cuda',), r'''#| cuda
+    (50, 'test', ('cuda',), r'''#| cuda
 if torch.cuda.is_available():   # `--flags cuda` on a GPU machine; a no-op when the notebook is built on a CPU
     xc, encc = xs.cuda(), copy.deepcopy(enc).cuda()
     rc = relax(encc, xc, masks=[m.cuda() for m in mb])
@@ -168,7 +180,7 @@ if torch.cuda.is_available():   # `--flags cuda` on a GPU machine; a no-op when 
     test_close(rc.importance.cpu(), R_ref, eps=1e-3)   # cuDNN may use TF32 convolutions
     rcs = relax(encc, xc, n_masks=64, seed=3)
     test_eq(relax(encc, xc, n_masks=64, seed=3).importance, rcs.importance)'''),
-    (50, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
+    (52, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
 test_eq(rc.importance.device.type, 'cpu')
 test_close(rc.importance, R_ref, eps=1e-4)'''),
 ]
@@ -190,15 +202,17 @@ def test_60_relax_cell032(nbflags): nb.run_to(32, nbflags)
 
 def test_60_relax_cell034(nbflags): nb.run_to(34, nbflags)
 
-def test_60_relax_cell035(nbflags): nb.run_to(35, nbflags)
+def test_60_relax_cell036(nbflags): nb.run_to(36, nbflags)
 
 def test_60_relax_cell037(nbflags): nb.run_to(37, nbflags)
 
-def test_60_relax_cell041(nbflags): nb.run_to(41, nbflags)
+def test_60_relax_cell039(nbflags): nb.run_to(39, nbflags)
 
-def test_60_relax_cell046(nbflags): nb.run_to(46, nbflags)
+def test_60_relax_cell043(nbflags): nb.run_to(43, nbflags)
 
-@pytest.mark.cuda
 def test_60_relax_cell048(nbflags): nb.run_to(48, nbflags)
 
+@pytest.mark.cuda
 def test_60_relax_cell050(nbflags): nb.run_to(50, nbflags)
+
+def test_60_relax_cell052(nbflags): nb.run_to(52, nbflags)

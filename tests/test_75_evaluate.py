@@ -36,7 +36,7 @@ print(f"measured choice: {chosen_name}; the conventional last spatial layer: {de
 test_eq(set(rank_f.layer), set(candidate_layers(learn.model, xh).layer))
 assert rank_f.tied.iloc[0]'''),
     (25, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
-syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=16, n_ref=8, steps=8,
+syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=16, n_ref=8, steps=6,
                                          relax_kwargs=dict(n_masks=32), details=True)
 print('ground truth:', syn_tab.attrs['geometry'], '| missing explainers:', syn_tab.attrs['missing'] or 'none')
 COLS = ['explainer', 'layer', 'map', 'pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random',
@@ -69,7 +69,7 @@ rlearn = pcam_learner(rdls, arch='tiny_densenet')
 with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(3, 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
     (37, 'run', (), r'''real_tab, real_det = evaluate_explanations(rlearn, open_source(root, split='valid'), layers=layers, n=16, n_ref=8,
-                                           steps=8, relax_kwargs=dict(n_masks=32), details=True)
+                                           steps=6, relax_kwargs=dict(n_masks=32), details=True)
 print('ground truth:', real_tab.attrs['geometry'])
 real_tab[COLS].round(2)'''),
     (38, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
