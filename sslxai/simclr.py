@@ -187,10 +187,11 @@ class SimCLR(Callback):
         self.learn.xb = (torch.cat([v1, v2]),)
         self.learn.yb = (torch.arange(len(x), device=x.device),)
 
-    def views(self, x:Tensor, generator=None):
-        "The two views (with the learner's normalisation) the callback would make of batch `x`."
-        if self.learn is not None and self.stats_from is None: self._setup()
-        return self.aug(x, generator=generator, stats=getattr(self, '_stats', self.stats))
+    def views(self, x:Tensor, # a batch as the learner's DataLoaders give it
+              generator=None): # CPU torch.Generator, int seed, or None
+        "The two views `(v1, v2)` the callback makes of batch `x` (in the learner's normalisation)."
+        self._setup()
+        return self.aug(x, generator=generator, stats=self._stats)
 
     def show(self, n:int=4, # number of images of one training batch
              generator=None, **kwargs):
@@ -217,7 +218,7 @@ def simclr_learner(dls, # DataLoaders of images (labels, if any, are ignored)
     model = ifnone(model, create_simclr_model('tiny_densenet'))
     return Learner(dls, model, loss_func=cb.loss_func, cbs=[cb] + list(L(cbs)), splitter=simclr_splitter, **kwargs)
 
-# %% ../nbs/45_simclr.ipynb #14a43702
+# %% ../nbs/45_simclr.ipynb #2cda2593
 class BF16Autocast(Callback):
     "Forward pass and loss under bfloat16 autocast on the batches' device (CPU or CUDA)."
     order = MixedPrecision.order

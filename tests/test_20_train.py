@@ -14,8 +14,7 @@ tmp = Path(tempfile.mkdtemp(prefix='sslxai_train_'))'''),
     (8, 'run', (), r'''from fastai.vision.learner import create_vision_model
 fa = create_vision_model(torchvision.models.resnet18, 2, pretrained=False)
 m18 = create_model('resnet18')
-conv_names = lambda m: [n for n, o in m.named_modules() if n.count('.') == 0 and any(isinstance(c, nn.Conv2d) for c in o.modules())]
-conv_names(m18), [n for n, _ in fa[0].named_children()][-2:], head_name(m18), m18.fc'''),
+{'create_model': [n for n, _ in m18.named_children()], 'fastai body + head': [f"0.{n}" for n, _ in fa[0].named_children()] + ['1']}'''),
     (9, 'test', (), r'''d169 = create_model('densenet169')
 test_eq([n for n, _ in d169.features.named_children()][-3:], ['transition3', 'denseblock4', 'norm5'])
 test_eq(d169.classifier.out_features, 2); test_eq(head_name(d169), 'classifier')
@@ -133,7 +132,9 @@ test_close(meta4['valid_accuracy'], res['valid_accuracy']); test_eq(meta4['data'
 for r in ev.values(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
 test_eq(ev['ImageFolder root'], ev['ImageFolder split'])     # the root is evaluated on its 'valid' split
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-subset')), split='test', progress=False),
-          contains="no split 'test'")'''),
+          contains="no split 'test'")
+test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('kaggle-hcd-sample')), split='valid', progress=False),
+          contains='has no splits')'''),
     (51, 'run', (), r'''cmd = [sys.executable, '-m', 'sslxai.cli', 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})

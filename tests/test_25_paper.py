@@ -14,7 +14,15 @@ from fastai.vision.core import imagenet_stats
 from sslxai.core import FULL, set_seed, data_path, has_real_data, default_device
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
 from sslxai.train import pcam_learner, FastCPU, binary_report, format_report
-from sslxai.gradcam import GradCAM, show_cam, module_name'''),
+from sslxai.gradcam import GradCAM, show_cam, module_name
+import io
+from IPython.display import Image as IPImage
+
+def as_jpeg(fig, dpi=100, quality=85):
+    "Show a figure of photographic patches as a JPEG (a PNG of them is megabytes) and close it."
+    buf = io.BytesIO(); fig.savefig(buf, format='jpeg', dpi=dpi, bbox_inches='tight', pil_kwargs={'quality': quality})
+    plt.close(fig)
+    return IPImage(data=buf.getvalue(), format='jpeg')'''),
     (4, 'run', (), r'''REAL = has_real_data()
 PCAM = os.environ.get('SSLXAI_PCAM')        # optional: folder of the official PCam HDF5 files (data_scripts download)
 if FULL:
@@ -50,7 +58,8 @@ tx, ty = train_src.get_batch(dls.train_idxs[:16])
 show_grid(tx, title='training patches, labels: ' + ''.join(map(str, ty)), ax=axs[0])
 v = evals['valid']
 vx, vy = v.get_batch(np.arange(16))
-show_grid(vx, title='PCam valid patches, labels: ' + ''.join(map(str, vy)), ax=axs[1]); plt.tight_layout()'''),
+show_grid(vx, title='PCam valid patches, labels: ' + ''.join(map(str, vy)), ax=axs[1]); plt.tight_layout()
+as_jpeg(fig)'''),
     (10, 'test', (), r'''test_eq(len(set(dls.train_idxs) & set(dls.valid_idxs)), 0)
 test_eq(len(dls.valid_ds), len(dls.valid_idxs))
 assert set(evals['valid'].counts()) == {0, 1}'''),
@@ -82,7 +91,11 @@ best_wd = min(curves, key=lambda w: curves[w][1][curves[w][0] <= 10*lr].min()); 
     (21, 'test', (), r'''test_eq(sorted(curves), sorted(cfg['wds'])); test_fig_exists(ax)'''),
     (23, 'run', (), r'''set_seed(0)
 t0 = time.perf_counter()
-with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], lr, wd=best_wd)
+lr_max = lr
+if cfg['pretrained']:   # FULL: the new head on the frozen body first, then the whole network (as fastai's fine_tune)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, lr, wd=best_wd)
+    learn.unfreeze(); lr_max = slice(lr/100, lr)
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], lr_max, wd=best_wd)
 fit_s = time.perf_counter() - t0
 hist = np.array(learn.recorder.values)
 {k: round(float(v), 4) for k, v in zip(learn.recorder.metric_names[1:-1], hist[-1])}, f"{fit_s:.0f} s"'''),
@@ -115,7 +128,9 @@ fig, axs = plt.subplots(1, 8, figsize=(10, 1.9))
 for ax, i, im in zip(axs, top, tx):
     ax.imshow(im); ax.axis('off')
     ax.set_title(f"pred {p[i].argmax()} / true {y[i]}\nloss {l[i]:.2f}, p1 {p[i, 1]:.2f}", fontsize=7)
-fig.suptitle('top losses (PCam valid split)', fontsize=9); plt.tight_layout()'''),
+fig.suptitle('top losses (PCam valid split)', fontsize=9); plt.tight_layout()
+top_fig = fig
+as_jpeg(fig)'''),
     (34, 'test', (), r'''test_eq(l[top].tolist(), sorted(l.tolist(), reverse=True)[:8])
 assert (p[top].argmax(1) != y[top]).all() or r['accuracy'] > 0.9'''),
     (36, 'test', (), r'''pred = p.argmax(1)
@@ -131,8 +146,10 @@ with GradCAM(model) as cam:
     layer = module_name(model, cam.layer)
 fig = show_cam(px, maps, labels=py, probs=torch.from_numpy(p[pick]),
                classes=['normal', 'tumour'], ncols=2, size=1.5)
-fig.suptitle(f'Grad-CAM at {layer} ({maps.shape[-2]}x{maps.shape[-1]}), predicted class', fontsize=9, y=1.02);'''),
-    (37, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(fig)
+fig.suptitle(f'Grad-CAM at {layer} ({maps.shape[-2]}x{maps.shape[-1]}), predicted class', fontsize=9, y=1.02)
+cam_fig = fig
+as_jpeg(fig)'''),
+    (37, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(cam_fig.axes[0])
 assert (maps >= 0).all()'''),
     (39, 'run', (), r'''summary = {**run_info, 'lr': round(lr, 5), 'wd': best_wd, 'fit_s': round(fit_s, 1),
            **{f"{k}: acc / AUC": f"{r['accuracy']:.4f} / {r['auc']:.4f} (n={r['n']})" for k, r in reports.items()}}

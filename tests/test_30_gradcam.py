@@ -208,7 +208,8 @@ assert growth < 100_000, f"traced memory grew by {growth} bytes"'''),
     (52, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
     "Noise images (normalised: mean 0); class 1 has a red disc at a random place. Returns x [n,3,size,size], y [n], mask [n,size,size]."
     g = torch.Generator().manual_seed(seed)
-    x, y = 0.15*torch.randn(n, 3, size, size, generator=g), torch.randint(0, 2, (n,), generator=g)
+    x = 0.15*F.interpolate(torch.randn(n, 3, size//4, size//4, generator=g), scale_factor=4, mode='nearest')  # 4x4 px blocks
+    y = torch.randint(0, 2, (n,), generator=g)
     cy, cx = (torch.randint(r+2, size-r-2, (n,), generator=g) for _ in range(2))
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing='ij')
     mask = (((yy - cy[:, None, None])**2 + (xx - cx[:, None, None])**2) < r*r) & (y[:, None, None] == 1)
@@ -278,7 +279,7 @@ with HiResCAM(d169, 'features.denseblock3') as cam: m3 = cam(xp, targets=1)
 sizes'''),
     (65, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
                 'features.transition3': (3, 3)})'''),
-    (66, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=60)
+    (66, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=40)
 for i in range(4):
     for r, (mp, nm) in enumerate([(m5, 'norm5 3x3'), (m3, 'denseblock3 6x6')]):
         ax = axs[r, i]; ax.imshow(_gray(patches[i]/255.), cmap='gray')
@@ -320,11 +321,11 @@ with GradCAM(enc, 'features.norm5') as cam: same = cam(x1, targets=lambda z: pro
 test_close(probe_maps, same, eps=1e-6)
 test_eq(module_name(clf, find_target_layer(clf)), '0.features.norm5')'''),
     (77, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
-fig, axs = plt.subplots(4, 4, figsize=(8, 8), dpi=50)
-for i in range(4):
+fig, axs = plt.subplots(2, 4, figsize=(8, 4.2), dpi=50)
+for i in range(2):
     for r, (mp, nm) in enumerate([(sim_maps, 'similarity, norm5'), (sim3, 'similarity, denseblock3'),
                                   (nce_maps, 'InfoNCE, norm5'), (probe_maps, 'probe class 1, norm5')]):
-        ax = axs[r, i]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
+        ax = axs[i, r]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
         ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
 plt.tight_layout()'''),
     (79, 'run', (), r'''def best_of(f, n=5):

@@ -7,7 +7,8 @@ CELLS = [
     (3, 'import', (), r'''sslxai.probe'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 import warnings
-warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated')   # raised inside fastai's import'''),
+warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated')   # raised inside fastai's import
+pd.set_option('display.width', 160); pd.set_option('display.max_columns', 20)'''),
     (6, 'import', (), r'''sslxai.probe'''),
     (7, 'import', (), r'''sslxai.probe'''),
     (8, 'import', (), r'''sslxai.probe'''),
@@ -149,7 +150,7 @@ toy_dls = DataLoaders(FaiDL(bright_ds(256, 0), bs=32, shuffle=True, drop_last=Tr
 toy_dls.c = 2
 toy_enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
 tab = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2)
-tab'''),
+tab.round(3)'''),
     (52, 'test', (), r'''before = {k: v.clone() for k, v in toy_enc.state_dict().items()}
 tab2 = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2, bn_control=True)
 test_eq(list(tab.index), ['SSL init', 'random init'])
@@ -168,7 +169,7 @@ from fastai.losses import CrossEntropyLossFlat
 lp = Learner(toy_dls, pre, loss_func=CrossEntropyLossFlat())
 with lp.no_bar(), lp.no_logging(): lp.fit_one_cycle(3, 1e-2)
 tab3, lrns = finetune_vs_scratch(pre.encoder, toy_dls, epochs=1, lr=1e-2, return_learners=True)
-tab3'''),
+tab3.round(3)'''),
     (55, 'test', (), r'''assert tab3.loc['SSL init', 'valid_loss'] < tab3.loc['random init', 'valid_loss'], tab3
 assert tab3.loc['SSL init', 'accuracy'] >= 0.9, tab3
 with lrns['SSL init'].no_bar(): v = lrns['SSL init'].validate()     # the table holds the final validation

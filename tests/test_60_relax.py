@@ -6,7 +6,6 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp relax'''),
     (2, 'import', (), r'''sslxai.relax'''),
     (3, 'run', (), r'''import time, copy
-import numpy as np
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 from sslxai.core import tiny_densenet, has_real_data, data_path, set_seed'''),
     (6, 'import', (), r'''sslxai.relax'''),
@@ -72,9 +71,9 @@ test_eq(u_relax(imp, unc, q=1.0), imp)'''),
 enc = tiny_encoder()
 xs = torch.randn(3, 3, 48, 48, generator=g)
 mb = list(relax_masks(40, (48, 48), grid=4, seed=0, mask_bs=16))
-t0 = time.perf_counter(); res = relax(enc, xs, masks=mb); t_fast = time.perf_counter() - t0
-t0 = time.perf_counter(); R_ref, U_ref = relax_reference(enc, xs, mb); t_ref = time.perf_counter() - t0
-print(f"relax {t_fast*1e3:.0f} ms, reference {t_ref*1e3:.0f} ms; max |ΔR| {(res.importance-R_ref).abs().max():.1e}, "
+res = relax(enc, xs, masks=mb)
+R_ref, U_ref = relax_reference(enc, xs, mb)
+print(f"max |ΔR| {(res.importance-R_ref).abs().max():.1e}, "
       f"max |ΔU| {(res.uncertainty-U_ref).abs().max():.1e} (U itself up to {U_ref.max():.1e})")'''),
     (30, 'test', (), r'''test_eq(res.importance.shape, (3, 48, 48)); test_eq(res.n_masks, 40)
 test_close(res.importance, R_ref, eps=1e-5)
@@ -116,10 +115,11 @@ test_fail(lambda: relax(body, x96, masks=[torch.rand(4, 32, 32)]), contains='exp
 small = lambda t: F.avg_pool2d(t, 8).flatten(1)
 rss = []
 def probe(t): rss.append(rss_mib()); return small(t)
-rl = relax(probe, x96, n_masks=2048, mask_bs=32)
+rl = relax(probe, x96[:1], n_masks=2048, mask_bs=64)
 growth = max(rss[8:]) - rss[8]
 print(f"{len(rss)} encoder calls, resident memory {rss[8]:.0f} MiB after 8 calls, growth after that {growth:.1f} MiB")
-test_eq(RelaxStats(2, (96, 96)).nbytes(), 8*96*96*(1 + 2*2))   # fixed size, independent of n_masks
+test_eq(RelaxStats(1, (96, 96)).nbytes(), 8*96*96*(1 + 2*1))   # fixed size, independent of n_masks
+test_eq(rl.n_masks, 2048)
 assert growth < 24, growth'''),
     (41, 'run', (), r'''class RegionEncoder(nn.Module):
     "A representation that depends (almost) only on the pixels inside `win` [H,W] (1 inside, 0 outside)."
@@ -163,7 +163,9 @@ gs = grid_study(xb)
 print(f"{time.perf_counter()-t0:.1f} s")
 print('grid  ' + '  '.join(f'{s} px window' for s in (16, 32)))
 for gsz in (3, 6, 12): print(f'{gsz:4d}  ' + '  '.join(f'{gs[gsz, s]:12.2f}' for s in (16, 32)))
-assert gs[6, 16] > gs[3, 16] and gs[6, 16] > 16**2/96**2, gs    # 6 cells resolve a 16 px region better than 3'''),
+for sz in (16, 32):   # 6 cells are never far from the best grid, and far above chance
+    assert gs[6, sz] >= max(gs[g, sz] for g in (3, 6, 12)) - 0.05 and gs[6, sz] > 2*sz**2/96**2, gs
+assert gs[12, 32] < gs[6, 32], gs   # cells of 8 px lose on a 32 px region'''),
     (46, 'import', (), r'''sslxai.relax'''),
     (48, 'test', (), r'''win = square(40, 20, 16)
 rr = relax(RegionEncoder(win), xb[:2], n_masks=256, mask_bs=128)

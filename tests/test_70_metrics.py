@@ -52,8 +52,8 @@ r3 = random_map_scores(centre_box_mask(2), map_size=3, n_draws=200)
 test_close(r3.pointing_game.mean(), 1/9, eps=0.04)            # 3x3 maps: 1 of 9 peak places lies in the box'''),
     (34, 'import', (), r'''sslxai.metrics'''),
     (35, 'test', (), r'''xb = torch.rand(2, 3, 96, 96)
-test_close(make_baseline(torch.full((1, 3, 96, 96), 0.3)), torch.full((1, 3, 96, 96), 0.3), eps=1e-5)  # blur of a constant
-test_close(make_baseline(xb, 'mean')[:, :, 5, 7], xb.mean((2, 3)))
+test_close(make_baseline(torch.full((1, 3, 96, 96), 0.3), 'blur'), torch.full((1, 3, 96, 96), 0.3), eps=1e-5)  # blur of a constant
+test_close(make_baseline(xb)[:, :, 5, 7], xb.mean((2, 3)))     # the default: each image's channel means
 test_fail(lambda: make_baseline(xb, 'zeros'), contains="'blur', 'mean'")
 test_close(make_baseline(xb, 'blur').std(), xb.std() / 10, eps=xb.std() / 10)   # blur removes most pixel-level variance'''),
     (36, 'import', (), r'''sslxai.metrics'''),

@@ -6,8 +6,9 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp evaluate'''),
     (3, 'import', (), r'''sslxai.evaluate'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
-import os, sys, subprocess, tempfile
-from sslxai.core import tiny_densenet, set_seed, has_real_data, data_path
+import os, sys, subprocess, tempfile, warnings
+warnings.filterwarnings('ignore', message='.*torch.jit.script.*')
+from sslxai.core import tiny_densenet, set_seed, has_real_data, data_path, default_device
 from sslxai.data import SynthSource, open_source, pcam_dls'''),
     (6, 'import', (), r'''sslxai.evaluate'''),
     (8, 'import', (), r'''sslxai.evaluate'''),
@@ -15,44 +16,59 @@ from sslxai.data import SynthSource, open_source, pcam_dls'''),
     (12, 'import', (), r'''sslxai.evaluate'''),
     (14, 'import', (), r'''sslxai.evaluate'''),
     (16, 'import', (), r'''sslxai.evaluate'''),
-    (18, 'run', (), r'''from sslxai.train import pcam_learner, save_model
+    (18, 'import', (), r'''sslxai.evaluate'''),
+    (20, 'run', (), r'''from sslxai.core import FULL
+from sslxai.train import pcam_learner, save_model
 from sslxai.gradcam import find_target_layer
+CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if FULL else
+       dict(arch='tiny_densenet', pretrained=False, n_train=512, epochs=3, n=12, steps=6, n_masks=32, aug=False))
 set_seed(0)
-dls = pcam_dls(SynthSource(640, seed=1), bs=64, aug=False, device='cpu', seed=0)
-learn = pcam_learner(dls, arch='tiny_densenet')
-with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 5e-3); syn_val = learn.validate()
+dls = pcam_dls(SynthSource(640 if not FULL else 20000, seed=1), bs=64, aug=CFG['aug'], device=None if FULL else 'cpu', seed=0)
+learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'])
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 5e-3); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
-    (20, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), 16)
-xh = _to_input(held.imgs, dls.stats)
-rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=6)
+    (22, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
+xh = _to_input(held.imgs, dls.stats, default_device() if FULL else 'cpu')
+rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=CFG['steps'])
 rank_e = rank_layers(learn.model, xh, held.masks, target=1, criterion='energy')
-rank_f.round(3)'''),
-    (21, 'run', (), r'''rank_e.round(3)'''),
-    (22, 'run', (), r'''chosen = find_target_layer(learn.model, ranking=rank_f)
+print(rank_f.round(3).to_string(index=False))'''),
+    (23, 'run', (), r'''print(rank_e.round(3).to_string(index=False))'''),
+    (24, 'run', (), r'''chosen = find_target_layer(learn.model, ranking=rank_f)
 chosen_name = next(nm for nm, mod in learn.model.named_modules() if mod is chosen) if isinstance(chosen, nn.Module) else chosen
 default_name = candidate_layers(learn.model, xh).layer.iloc[-1]
 print(f"measured choice: {chosen_name}; the conventional last spatial layer: {default_name}")'''),
-    (23, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
+    (25, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
 test_eq(set(rank_f.layer), set(candidate_layers(learn.model, xh).layer))
 assert rank_f.tied.iloc[0]'''),
-    (25, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
-syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=16, n_ref=8, steps=6,
-                                         relax_kwargs=dict(n_masks=32), details=True)
+    (28, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
+syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=CFG['n'], n_ref=8,
+                                         steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', syn_tab.attrs['geometry'], '| missing explainers:', syn_tab.attrs['missing'] or 'none')
 COLS = ['explainer', 'layer', 'map', 'pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random',
         'deletion_auc', 'deletion_auc_random', 'insertion_auc', 'insertion_auc_random', 'rand_ssim',
         'rand_ssim_unrelated', 'r_conf_energy', 'r_conf_energy_p']
-syn_tab[COLS].round(2)'''),
-    (26, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
+print(syn_tab[COLS[:9]].round(2).to_string(index=False)); print(syn_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
+    (29, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
 assert syn_tab[loc].apply(lambda c: c.between(0, 1)).all().all()
 test_close(syn_tab.pointing_chance.values, syn_tab.energy_chance.values)   # both are the area share
 assert (syn_tab[['deletion_auc', 'insertion_auc']].values >= 0).all() and (syn_tab[['deletion_auc', 'insertion_auc']].values <= 1).all()
-test_eq(len(syn_tab), sum(len(layers) if getattr(e, 'layered', True) else 1
-                          for e in default_explainers(ref=torch.zeros(1, 3, 96, 96))[0].values()))'''),
-    (28, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
-    (29, 'test', (), r'''test_fig_exists(fig)'''),
-    (31, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
-    (33, 'run', (), r'''xe = _to_input(syn_det.imgs[:8], dls.stats)
+test_eq(len(syn_tab), 1 + sum(len(layers) if getattr(e, 'layered', True) else 1
+                              for e in default_explainers(ref=torch.zeros(1, 3, 96, 96))[0].values()))
+gt_row = syn_tab.set_index('explainer').loc['ground truth']
+test_close(gt_row[['pointing', 'energy', 'iou', 'rand_ssim']].values.astype(float), np.ones(4))  # perfect, and model-blind'''),
+    (32, 'run', (), r'''xs = _to_input(syn_det.imgs, dls.stats)
+cmp_maps = {'ground truth': torch.as_tensor(syn_det.masks).float(), f'gradcam @ {chosen_name}': syn_det.maps[('gradcam', chosen_name)],
+            'random pixels': random_maps(len(xs), 96)}
+base_cmp = pd.DataFrame([dict(baseline=b, map=k, deletion_auc=deletion_auc(learn.model, xs, v, 1, b, 6).mean(),
+                              insertion_auc=insertion_auc(learn.model, xs, v, 1, b, 6).mean())
+                         for b in ('mean', 'blur') for k, v in cmp_maps.items()])
+print(base_cmp.round(3).to_string(index=False))'''),
+    (33, 'test', (), r'''test_eq(base_cmp.shape, (6, 4))
+assert base_cmp[['deletion_auc', 'insertion_auc']].apply(lambda c: c.between(0, 1)).all().all()'''),
+    (36, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
+    (37, 'test', (), r'''test_fig_exists(fig)'''),
+    (39, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
+    (41, 'run', (), r'''xe = _to_input(syn_det.imgs[:8], dls.stats)
 gc_explain = lambda m, x: default_explainers(['gradcam'])[0]['gradcam'](m, x, chosen_name)
 casc = cascading_randomization(learn.model, xe, gc_explain)
 fig, ax = plt.subplots(figsize=(7, 2.6))
@@ -60,45 +76,51 @@ ax.plot(casc.step, casc.ssim, 'o-', label='SSIM'); ax.plot(casc.step, casc.spear
 ax.axhline(syn_tab.set_index(['explainer', 'layer']).loc[('gradcam', chosen_name), 'rand_ssim_unrelated'], ls='--', c='gray', label='SSIM of unrelated maps')
 ax.set_xticks(casc.step, [g.split('.')[-1] for g in casc.randomized_down_to], rotation=45, fontsize=7)
 ax.set_ylabel('similarity to trained'); ax.legend(fontsize=7); fig.tight_layout()'''),
-    (34, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
-    (36, 'run', (), r'''root = data_path('pcam-subset')
+    (42, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
+    (44, 'run', (), r'''root = data_path('pcam-subset')
 set_seed(0)
-rdls = pcam_dls(open_source(root, split='train'), valid=open_source(root, split='valid'), n=512, bs=64, aug=False,
-                device='cpu', seed=0)
-rlearn = pcam_learner(rdls, arch='tiny_densenet')
-with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(3, 5e-3); real_val = rlearn.validate()
+va_src = open_source(root, split='valid')
+rdls = pcam_dls(open_source(root, split='train'), valid=va_src, n=CFG['n_train'], bs=64, aug=CFG['aug'],
+                device=None if FULL else 'cpu', seed=0)
+rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'])
+with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(CFG['epochs'], 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
-    (37, 'run', (), r'''real_tab, real_det = evaluate_explanations(rlearn, open_source(root, split='valid'), layers=layers, n=16, n_ref=8,
-                                           steps=6, relax_kwargs=dict(n_masks=32), details=True)
+    (45, 'run', (), r'''real_tab, real_det = evaluate_explanations(rlearn, va_src, layers=layers, n=CFG['n'], n_ref=8,
+                                           steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', real_tab.attrs['geometry'])
-real_tab[COLS].round(2)'''),
-    (38, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
+print(real_tab[COLS[:9]].round(2).to_string(index=False)); print(real_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
+    (46, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
 test_close(real_tab.pointing_chance.values, np.full(len(real_tab), 1024/9216))
-assert real_tab[loc].apply(lambda c: c.between(0, 1)).all().all()'''),
-    (39, 'run', (), r'''fig = show_worst(real_det, ('gradcam', chosen_name), k=4)'''),
-    (41, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+test_close(real_tab.set_index('explainer').loc['ground truth', 'energy'], 1.)'''),
+    (48, 'run', (), r'''for nm, det in (('synthetic', syn_det), ('real PCam', real_det)):
+    c = det.curves[('gradcam', chosen_name)]
+    print(f"{nm:>10}: clean positives {c['deletion'][0]:.2f}, flat mean-colour patches {c['deletion'][-1]:.2f}")'''),
+    (50, 'run', (), r'''fig = show_worst(real_det, ('gradcam', chosen_name), k=4)'''),
+    (52, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (42, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (53, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
-test_eq(len(csv), 2)
+test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
-                    '--data', 'synthetic', '--out', str(tmpd/'cli.csv'), '--n', '4', '--explainers', 'gradcam',
+                    '--data', str(data_path('pcam-h5')), '--out', str(tmpd/'cli.csv'), '--n', '4', '--explainers', 'gradcam',
                     '--layers', chosen_name, '--steps', '2'], capture_output=True, text=True)
 assert r.returncode == 0, r.stderr[-2000:]
 test_eq(list(pd.read_csv(tmpd/'cli.csv').columns), list(syn_tab.columns))'''),
 ]
 nb = NbRunner('nbs/75_evaluate.ipynb', CELLS)
 
-def test_75_evaluate_cell023(nbflags): nb.run_to(23, nbflags)
-
-def test_75_evaluate_cell026(nbflags): nb.run_to(26, nbflags)
+def test_75_evaluate_cell025(nbflags): nb.run_to(25, nbflags)
 
 def test_75_evaluate_cell029(nbflags): nb.run_to(29, nbflags)
 
-def test_75_evaluate_cell034(nbflags): nb.run_to(34, nbflags)
+def test_75_evaluate_cell033(nbflags): nb.run_to(33, nbflags)
 
-def test_75_evaluate_cell038(nbflags): nb.run_to(38, nbflags)
+def test_75_evaluate_cell037(nbflags): nb.run_to(37, nbflags)
 
 def test_75_evaluate_cell042(nbflags): nb.run_to(42, nbflags)
+
+def test_75_evaluate_cell046(nbflags): nb.run_to(46, nbflags)
+
+def test_75_evaluate_cell053(nbflags): nb.run_to(53, nbflags)
