@@ -197,6 +197,7 @@ def nb_to_markdown(nb_path:Path, # the notebook to render, normally nbs/index.ip
         code = '\n'.join(l for l in src.splitlines() if not _DIRECTIVE.match(l)).strip()
         if code: parts.append(f"```python\n{code}\n```")
         for o in c.get('outputs', []):
+            if o.get('name') == 'stderr': continue   # warnings are not documentation
             txt = o.get('text') or o.get('data', {}).get('text/plain')
             if txt: parts.append("```\n" + (''.join(txt) if isinstance(txt, list) else txt).rstrip() + "\n```")
     return '\n\n'.join(parts) + '\n'

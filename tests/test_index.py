@@ -5,7 +5,18 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| hide
 from sslxai.core import *'''),
+    (3, 'test', (), r'''import torch
+from sslxai.core import tiny_densenet
+from sslxai.data import synth_pcam
+from sslxai.gradcam import GradCAM, upsample, normalize
+
+x, y, masks = synth_pcam(4, seed=0)
+xb = torch.tensor(x).permute(0, 3, 1, 2).float() / 255
+model = tiny_densenet().eval()
+with GradCAM(model, 'features.denseblock4') as cam: maps = cam(xb, targets=y.tolist())
+print(y.tolist(), tuple(maps.shape), tuple(normalize(upsample(maps, (96, 96))).shape))
+assert maps.shape == (4, 3, 3) and (maps >= 0).all()'''),
 ]
 nb = NbRunner('nbs/index.ipynb', CELLS)
 
-def test_index_runs_to_end(nbflags): nb.run_to(0, nbflags)
+def test_index_cell003(nbflags): nb.run_to(3, nbflags)
