@@ -131,7 +131,8 @@ def grid_study(grids=(2, 3, 4, 5, 6, 7, 8, 10, 12, 16), sizes=(12, 16, 24, 32, 4
 def machine():
     return dict(date=datetime.date.today().isoformat(), platform=platform.platform(), processor=platform.processor(),
                 torch=torch.__version__, threads=torch.get_num_threads(), cuda=torch.cuda.is_available(),
-                cpu_count=os.cpu_count(), loadavg_at_start=[round(v, 1) for v in os.getloadavg()])
+                cpu_count=os.cpu_count(), loadavg_at_start=[round(v, 1) for v in os.getloadavg()],
+                OMP_WAIT_POLICY=os.environ.get('OMP_WAIT_POLICY'), OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS'))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,7 +153,8 @@ def main():
     (RES/'relax.json').write_text(json.dumps(dict(machine=m, rows=rows), indent=1))
     md = [f"# RELAX speed, {m['date']}", "",
           f"{m['platform']}, torch {m['torch']}, {m['cpu_count']} cores, {'CUDA available' if m['cuda'] else 'no GPU'}; "
-          f"load average {m['loadavg_at_start'][0]} at start and {m['loadavg_at_end'][0]} at end (other jobs shared the cores).", "",
+          f"load average {m['loadavg_at_start'][0]} at start and {m['loadavg_at_end'][0]} at end (other jobs shared the cores); "
+          f"OMP_WAIT_POLICY={m['OMP_WAIT_POLICY']}.", "",
           f"Median wall time of {a.reps} interleaved runs (the per-mask loop: one run), {rows[0]['n_masks']} masks (grid 6), "
           f"mask_bs {rows[0]['mask_bs']}, the same masks for all. per-mask loop = `relax_reference` (one encoder call per mask, "
           "all images in it); authors' loop = batched encoder calls + a per-mask Welford loop (the structure of `relax_xai`); "

@@ -33,34 +33,36 @@ class DataError(ValueError):
 
 # %% ../nbs/10_data.ipynb #cd5566cf
 def _nuclei_bank(kind:str, m:int=96, seed:int=1234):
-    "A bank of `m` nucleus templates [m,W,W] in [0,1] (values: hematoxylin density) and their radii, sorted by size."
+    "A bank of `m` nucleus templates [m,W,W] (float32, hematoxylin density) and their radii, sorted by size."
     g = torch.Generator().manual_seed(seed)
     R = lambda *s: torch.rand(*s, generator=g)
-    if kind == 'lym':   W, r0, r1, asp, irr, nucleolus = 9, 2.0, 3.1, (0.8, 1.0), 0.04, 0.0
-    elif kind == 'fib': W, r0, r1, asp, irr, nucleolus = 15, 1.1, 1.8, (2.6, 4.0), 0.05, 0.0
-    else:               W, r0, r1, asp, irr, nucleolus = 21, 3.2, 8.0, (0.6, 1.0), 0.22, 1.0
+    if kind == 'lym':   W, r0, r1, asp, irr = 9, 2.1, 3.2, (0.8, 1.0), 0.05
+    elif kind == 'fib': W, r0, r1, asp, irr = 15, 1.0, 1.6, (2.8, 4.2), 0.05
+    else:               W, r0, r1, asp, irr = 21, 3.4, 8.2, (0.6, 1.0), 0.25
     r = r0 + (r1-r0)*torch.sort(R(m))[0]
     a = asp[0] + (asp[1]-asp[0])*R(m)
     th = R(m)*math.pi
     k = torch.arange(2, 6).float()
-    amp = irr*R(m, 4)/k; ph = R(m, 4)*2*math.pi
+    amp = irr*R(m, 4)/k**0.7; ph = R(m, 4)*2*math.pi
     c = torch.arange(W).float() - (W-1)/2
     yy, xx = torch.meshgrid(c, c, indexing='ij')
-    u = xx*torch.cos(th)[:,None,None] + yy*torch.sin(th)[:,None,None]
-    v = -xx*torch.sin(th)[:,None,None] + yy*torch.cos(th)[:,None,None]
-    rho = torch.sqrt((u/(r*a)[:,None,None])**2 + (v/r[:,None,None])**2)
+    u = xx*torch.cos(th)[:, None, None] + yy*torch.sin(th)[:, None, None]
+    v = -xx*torch.sin(th)[:, None, None] + yy*torch.cos(th)[:, None, None]
+    rho = torch.sqrt((u/(r*a)[:, None, None])**2 + (v/r[:, None, None])**2)
     phi = torch.atan2(v, u)
-    b = 1 + (amp[:,:,None,None]*torch.cos(k[None,:,None,None]*phi[:,None] + ph[:,:,None,None])).sum(1)
-    inside = torch.sigmoid((b - rho)*r[:,None,None]*2.5)              # soft (anti-aliased) outline
-    tex = F.avg_pool2d(R(m, 1, W+2, W+2), 3, 1)[:,0]                  # coarse chromatin
-    if kind == 'tum':   # vesicular: darker rim, clumped chromatin, a nucleolus
-        val = 0.55 + 0.35*torch.sigmoid((rho-0.7)*8) + 0.35*(tex-0.5)
-        no = (R(m, 2)-0.5)*0.6*r[:,None]
-        dn = (xx - no[:,0,None,None])**2 + (yy - no[:,1,None,None])**2
-        val = val + nucleolus*0.6*torch.exp(-dn/(2*(0.18*r[:,None,None])**2))
-    elif kind == 'lym': val = 0.85 + 0.3*(tex-0.5)
-    else:               val = 0.75 + 0.3*(tex-0.5)
-    return (inside*val).clamp(0, 1.2), r
+    b = 1 + (amp[:, :, None, None]*torch.cos(k[None, :, None, None]*phi[:, None] + ph[:, :, None, None])).sum(1)
+    inside = torch.sigmoid((b - rho)*r[:, None, None]*2.5)               # soft (anti-aliased) outline
+    tex = F.avg_pool2d(R(m, 1, W+2, W+2), 3, 1)[:, 0]                     # chromatin grain
+    if kind == 'tum':   # coarse chromatin, a dark rim (nuclear membrane) and 1-2 nucleoli
+        clump = F.avg_pool2d(R(m, 1, W+4, W+4), 5, 1)[:, 0]
+        val = 0.45 + 0.5*torch.sigmoid((rho-0.75)*10) + 1.0*(clump-0.5) + 0.3*(tex-0.5)
+        for _ in range(2):
+            no = (R(m, 2)-0.5)*0.8*r[:, None]
+            dn = (xx - no[:, 0, None, None])**2 + (yy - no[:, 1, None, None])**2
+            val = val + 0.55*(R(m, 1, 1) < 0.8)*torch.exp(-dn/(2*(0.13*r[:, None, None]+0.35)**2))
+    elif kind == 'lym': val = 0.9 + 0.25*(tex-0.5)
+    else:               val = 0.8 + 0.3*(tex-0.5)
+    return (inside*val).clamp(0, 1.25).numpy().astype(np.float32), r.numpy()
 
 _BANKS = {}
 def _bank(kind):
@@ -68,162 +70,168 @@ def _bank(kind):
     return _BANKS[kind]
 
 # %% ../nbs/10_data.ipynb #c5f6a303
-def _smooth(n, res, g, size=48, C=1):
-    "Smooth random fields [n,C,size,size], about N(0,1), with about `res` features across (bicubic from a coarse grid)."
-    return F.interpolate(torch.randn(n, C, res+1, res+1, generator=g), size=(size, size), mode='bicubic', align_corners=True)*1.4
+def _up2(a):
+    "Bilinear x2 upsampling of the last two axes (numpy, edges clamped)."
+    o = np.empty(a.shape[:-1] + (2*a.shape[-1],), a.dtype)                # columns
+    o[..., 0::2] = a; o[..., 1::2] = a
+    o[..., 2::2] = o[..., 2::2]*0.75 + a[..., :-1]*0.25
+    o[..., 1:-1:2] = o[..., 1:-1:2]*0.75 + a[..., 1:]*0.25
+    r = np.empty(a.shape[:-2] + (2*a.shape[-2], o.shape[-1]), a.dtype)     # rows
+    r[..., 0::2, :] = o; r[..., 1::2, :] = o
+    r[..., 2::2, :] = r[..., 2::2, :]*0.75 + o[..., :-1, :]*0.25
+    r[..., 1:-1:2, :] = r[..., 1:-1:2, :]*0.75 + o[..., 1:, :]*0.25
+    return r
 
-def _up(t, size=PATCH):
-    "Bilinear upsampling of [n,C,h,w] fields to the patch size."
-    return F.interpolate(t, size=(size, size), mode='bilinear', align_corners=False)
+def _smooth(rng, n, res, size=48):
+    "Smooth random fields [n,size,size] (about N(0,1)): a res x res grid of noise, bilinearly doubled up to size."
+    a = rng.standard_normal((n, res, res), dtype=np.float32)
+    while a.shape[-1] < size: a = _up2(a)
+    return a*np.float32(1.9)
 
 _TEX = {}
 def _textures(seed=4321, T=224):
-    "Cached texture banks (built once per process, fixed seed): wavy fibres at 8 orientations and fine grain."
-    if 'fib' in _TEX: return _TEX
+    "Cached texture banks (built once, fixed seed): wavy fibres at 8 orientations, fine grain."
+    if _TEX: return _TEX
     g = torch.Generator().manual_seed(seed)
     th = torch.arange(8)*math.pi/8
     A = torch.stack([torch.stack([th.cos(), -th.sin(), torch.zeros(8)], 1), torch.stack([th.sin(), th.cos(), torch.zeros(8)], 1)], 1)
     grid = F.affine_grid(A, (8, 1, T, T), align_corners=False)
     warp = F.interpolate(torch.randn(8, 2, 6, 6, generator=g), size=(T, T), mode='bicubic', align_corners=True)
     grid = grid + 0.05*warp.permute(0, 2, 3, 1)
-    src = torch.randn(8, 1, 120, 22, generator=g)
-    fib = F.grid_sample(src, grid, mode='bilinear', padding_mode='reflection', align_corners=False)[:, 0]
-    _TEX['fib'] = torch.tanh(fib*1.2)
-    _TEX['grain'] = torch.randn(4, T, T, generator=g)
+    fib = F.grid_sample(torch.randn(8, 1, 110, 26, generator=g), grid, mode='bilinear', padding_mode='reflection', align_corners=False)[:, 0]
+    _TEX['fib'] = torch.tanh(fib*1.3).numpy().astype(np.float32)
+    _TEX['grain'] = F.avg_pool2d(torch.randn(4, 1, T+1, T+1, generator=g), 2, 1)[:, 0].numpy().astype(np.float32)
     return _TEX
 
-def _crops(bank, k, g, size=PATCH):
-    "One random size x size crop per patch from bank[k] ([m,T,T] textures; k: [n] texture index)."
+def _crops(rng, bank, k, size=PATCH):
+    "One random size x size crop per patch from bank[k] ([m,T,T] textures; k: [n] texture indices)."
     T = bank.shape[-1]; n = len(k)
-    oy = (torch.rand(n, generator=g)*(T-size)).long(); ox = (torch.rand(n, generator=g)*(T-size)).long()
-    ar = torch.arange(size)
-    return bank[k[:, None, None], (oy[:, None, None]+ar[None, :, None]), (ox[:, None, None]+ar[None, None, :])]
+    oy, ox = rng.integers(0, T-size, n), rng.integers(0, T-size, n)
+    out = np.empty((n, size, size), bank.dtype)
+    for j in range(n): out[j] = bank[k[j], oy[j]:oy[j]+size, ox[j]:ox[j]+size]
+    return out
 
 def _stamp(canvas, pad, cy, cx, pid, tid, gain, bank):
     "Max-blend nuclei (template `tid` times `gain`, centred at cy,cx in patch `pid`) into a padded canvas [n,P,P]."
     if len(pid) == 0: return canvas
-    T, _ = bank
-    W = T.shape[-1]; h = W//2
+    T = bank[0]; W = T.shape[-1]; h = W//2
     n, P, _ = canvas.shape
-    off = torch.arange(W) + (pad - h)
-    rows = (cy.long()[:, None] + off[None]).clamp_(0, P-1)
-    cols = (cx.long()[:, None] + off[None]).clamp_(0, P-1)
+    off = np.arange(W) + (pad - h)
+    rows = np.clip(cy.astype(np.int64)[:, None] + off, 0, P-1)
+    cols = np.clip(cx.astype(np.int64)[:, None] + off, 0, P-1)
     idx = (pid*(P*P))[:, None, None] + (rows*P)[:, :, None] + cols[:, None, :]
-    vals = T[tid]*gain[:, None, None]
-    canvas.view(-1).scatter_reduce_(0, idx.view(-1), vals.view(-1), 'amax')
+    np.maximum.at(canvas.reshape(-1), idx.reshape(-1), (T[tid]*gain[:, None, None].astype(np.float32)).reshape(-1))
     return canvas
 
-def _grid_points(n, step, jitter, g, size=PATCH):
-    "Jittered grid centres for every patch: (pid, y, x) flattened, with a random grid offset per patch."
+def _grid_points(rng, n, step, jitter, size=PATCH):
+    "Jittered grid centres in every patch, flattened to (pid, y, x), with a random grid offset per patch."
     k = int(math.ceil(size/step)) + 1
-    base = torch.arange(k).float()*step
-    oy, ox = torch.rand(n, 1, 1, generator=g)*step, torch.rand(n, 1, 1, generator=g)*step
-    y = base[None, :, None] - oy + (torch.rand(n, k, k, generator=g)-0.5)*(2*jitter)
-    x = base[None, None, :] - ox + (torch.rand(n, k, k, generator=g)-0.5)*(2*jitter)
-    pid = torch.arange(n)[:, None, None].expand(n, k, k)
-    y, x, pid = y.reshape(-1).round(), x.reshape(-1).round(), pid.reshape(-1)
+    base = np.arange(k)*step
+    o = rng.random((2, n, 1, 1))*step
+    y = base[None, :, None] - o[0] + (rng.random((n, k, k))-0.5)*(2*jitter)
+    x = base[None, None, :] - o[1] + (rng.random((n, k, k))-0.5)*(2*jitter)
+    pid = np.broadcast_to(np.arange(n)[:, None, None], (n, k, k))
+    y, x, pid = np.round(y).ravel(), np.round(x).ravel(), pid.ravel()
     keep = (y > -4) & (y < size+3) & (x > -4) & (x < size+3)
     return pid[keep], y[keep], x[keep]
 
 def _at(field, pid, y, x):
-    "Values of field [n,H,W] at integer points of full-size patches (clamped; coarse fields are sampled to scale)."
+    "Values of a field [n,H,W] at integer points of full-size patches (clamped; coarse fields are sampled to scale)."
     H = field.shape[-1]; s = H/PATCH
-    return field[pid, (y*s).long().clamp(0, H-1), (x*s).long().clamp(0, H-1)]
+    return field[pid, np.clip((y*s).astype(np.int64), 0, H-1), np.clip((x*s).astype(np.int64), 0, H-1)]
+
+def _sig(x): return 1/(1 + np.exp(-x))
 
 # %% ../nbs/10_data.ipynb #c5154ba5
-_HE = torch.tensor([[0.65, 0.70, 0.29],     # hematoxylin optical density per unit stain (Ruifrok & Johnston)
-                    [0.07, 0.99, 0.11],     # eosin
-                    [0.27, 0.57, 0.78]])    # residual (a little haze)
-_HE = _HE/_HE.norm(dim=1, keepdim=True)
+_HE = np.array([[0.56, 0.74, 0.40],     # hematoxylin optical density per unit stain, fitted to PCam's dark nuclei
+                [0.17, 0.92, 0.36],     # eosin, fitted to PCam's pink stroma
+                [0.27, 0.57, 0.78]], np.float32)   # residual (a little haze)
+_HE = _HE/np.linalg.norm(_HE, axis=1, keepdims=True)
 
 def _synth_chunk(n:int, seed:int, difficulty:float):
-    "Paint `n` patches with a generator seeded by `seed`: (x uint8 [n,96,96,3], masks bool [n,96,96])."
-    g = torch.Generator().manual_seed(seed)
-    R = lambda *s: torch.rand(*s, generator=g)
-    S, d, L = PATCH, float(difficulty), 48
+    "Paint `n` patches from one seed (numpy, single-threaded): (x uint8 [n,96,96,3], masks bool [n,96,96])."
+    rng = np.random.default_rng(seed)
+    R = lambda *s: rng.random(s, dtype=np.float32) if s else rng.random(dtype=np.float32)
+    S, d, f32 = PATCH, float(difficulty), np.float32
     tex = _textures()
     # --- scenario: 0 no tumour, 1 a tumour region anywhere, 2 tumour in the border only, 3 small focus in the centre box
     hard = 0.10 + 0.40*d
     u = R(n)
-    kind = torch.where(u < hard/2, 2, torch.where(u < hard, 3, torch.where(u < hard + (1-hard)/2, 1, 0)))
+    kind = np.where(u < hard/2, 2, np.where(u < hard, 3, np.where(u < hard + (1-hard)/2, 1, 0)))
     # --- tissue composition on a 48x48 grid: lymphoid tissue, stroma, fat/empty space
-    t_lym = _smooth(n, 3, g)[:, 0] + (R(n, 1, 1)-0.5)*3.5
-    fat_q = torch.special.ndtri((R(n, 1, 1)**2.5*0.7).clamp(1e-4, 0.999))   # fat fraction: mostly small
-    fat = torch.sigmoid((fat_q - _smooth(n, 4, g)[:, 0])*6)
-    lym = torch.sigmoid(t_lym*3)*(1-fat)
+    lym_bias = (R(n, 1, 1)-0.6)*4.0
+    fat_q = (R(n, 1, 1)**2.2)*1.15                                      # fat/empty fraction: mostly small
+    fat = _sig((fat_q - 0.85 - 0.45*_smooth(rng, n, 6))*14)
+    lym = _sig((_smooth(rng, n, 3) + lym_bias)*3)*(1-fat)
     stroma = 1 - lym - fat
-    memb = torch.exp(-(_smooth(n, 7, g)[:, 0]*3.0)**2)               # fat membranes: zero-crossing lines
-    E0 = stroma*0.55 + lym*0.30 + fat*(0.02 + 0.6*memb)              # eosin, before fibres
-    Hd = lym*0.10 + stroma*0.03                                      # diffuse hematoxylin
-    E0, Hd, stroma_f = _up(torch.stack([E0, Hd, stroma], 1)).unbind(1)
-    E = E0 + stroma_f*0.35*_crops(tex['fib'], (R(n)*8).long(), g)
-    # --- tumour region (only patches that have one)
-    ti = (kind > 0).nonzero()[:, 0]
-    ki = kind[ti]; nt = len(ti)
-    cy = R(nt)*S; cx = R(nt)*S; rad = 14 + R(nt)*40                  # 1: anywhere
-    side = (R(nt)*4).long(); along = 8 + R(nt)*80; depth = 4 + R(nt)*12
-    by = torch.stack([depth, S-depth, along, along], 1).gather(1, side[:, None])[:, 0]
-    bx = torch.stack([along, along, depth, S-depth], 1).gather(1, side[:, None])[:, 0]
-    fside = (R(nt)*4).long(); falong = 34 + R(nt)*28; fin = R(nt)*2   # 3: 0..2 px inside a side of the centre box
-    fy = torch.stack([32+fin, 63-fin, falong, falong], 1).gather(1, fside[:, None])[:, 0]
-    fx = torch.stack([falong, falong, 32+fin, 63-fin], 1).gather(1, fside[:, None])[:, 0]
+    memb = np.exp(-(_smooth(rng, n, 3)*2.2)**2)                          # fat membranes: zero-crossing lines
+    E0 = stroma*f32(0.42) + lym*f32(0.34) + fat*(f32(0.015) + f32(0.5)*memb)   # eosin, before fibres
+    Hd = lym*f32(0.16) + stroma*f32(0.03)                                 # diffuse hematoxylin
+    E0, Hd, stroma_f = _up2(np.stack([E0, Hd, stroma], 1)).transpose(1, 0, 2, 3)
+    E = E0 + stroma_f*f32(0.22)*_crops(rng, tex['fib'], rng.integers(0, 8, n))
+    # --- tumour region (only in patches that have one)
+    ti = np.nonzero(kind > 0)[0]; ki = kind[ti]; nt = len(ti)
+    cy, cx, rad = R(nt)*S, R(nt)*S, 14 + R(nt)*40                         # 1: anywhere
+    side = rng.integers(0, 4, nt); along = 8 + R(nt)*80; depth = 4 + R(nt)*12
+    by = np.choose(side, [depth, S-depth, along, along]); bx = np.choose(side, [along, along, depth, S-depth])
+    fside = rng.integers(0, 4, nt); falong = 34 + R(nt)*28; fin = R(nt)*2   # 3: 0..2 px inside a side of the box
+    fy = np.choose(fside, [32+fin, 63-fin, falong, falong]); fx = np.choose(fside, [falong, falong, 32+fin, 63-fin])
     frad = 2.5 + R(nt)*3
-    cy = torch.where(ki == 2, by, torch.where(ki == 3, fy, cy))
-    cx = torch.where(ki == 2, bx, torch.where(ki == 3, fx, cx))
-    rad = torch.where(ki == 2, 10 + R(nt)*14, torch.where(ki == 3, frad, rad))
-    ar = torch.arange(S).float()
-    dist = torch.sqrt((ar[None, :, None]-cy[:, None, None])**2 + (ar[None, None, :]-cx[:, None, None])**2)
-    wob = torch.where(ki == 3, 0.15, 0.45)[:, None, None]*_up(_smooth(nt, 5, g, size=24))[:, 0]
+    cy = np.where(ki == 2, by, np.where(ki == 3, fy, cy)); cx = np.where(ki == 2, bx, np.where(ki == 3, fx, cx))
+    rad = np.where(ki == 2, 10 + R(nt)*14, np.where(ki == 3, frad, rad))
+    ar = np.arange(S, dtype=f32)
+    dist = np.sqrt((ar[None, :, None]-cy[:, None, None])**2 + (ar[None, None, :]-cx[:, None, None])**2)
+    wob = np.where(ki == 3, f32(0.15), f32(0.4))[:, None, None]*_up2(_smooth(rng, nt, 6))
     reg = (dist/rad[:, None, None] + wob) < 1
-    box_near = torch.zeros(S, S, dtype=torch.bool); box_near[29:67, 29:67] = True
-    reg &= ~(box_near[None] & (ki == 2)[:, None, None])            # border only: keep out of the box (+3 px)
-    reg |= (dist < 1.5) & (ki == 3)[:, None, None]                  # a focus always holds its centre pixel
-    region = torch.zeros(n, S, S, dtype=torch.bool); region[ti] = reg
-    regf = region.float()
+    box_near = np.zeros((S, S), bool); box_near[29:67, 29:67] = True
+    reg &= ~(box_near[None] & (ki == 2)[:, None, None])                 # border only: keep out of the box (+3 px)
+    reg |= (dist < 1.5) & (ki == 3)[:, None, None]                       # a focus always holds its centre pixel
+    region = np.zeros((n, S, S), bool); region[ti] = reg
+    regf = region.astype(f32)
     # --- nuclei, max-blended into one padded hematoxylin canvas
     pad = 10; P = S + 2*pad
-    Hc = torch.zeros(n, P, P)
-    pid, py, px = _grid_points(n, 5.6, 1.6, g)                      # lymphocytes: packed jittered grid
-    dens = (_at(lym, pid, py, px)*0.97 + _at(stroma, pid, py, px)*0.10)*(1 - _at(regf, pid, py, px))
+    Hc = np.zeros((n, P, P), f32)
+    pid, py, px = _grid_points(rng, n, 5.4, 1.7)                          # lymphocytes: packed jittered grid
+    dens = (_at(lym, pid, py, px)*0.97 + _at(stroma, pid, py, px)*0.08)*(1 - _at(regf, pid, py, px))
     keep = R(len(pid)) < dens
     pid, py, px = pid[keep], py[keep], px[keep]
     T = _bank('lym')
-    _stamp(Hc, pad, py, px, pid, (R(len(pid))*len(T[0])).long(), 0.9 + 0.25*R(len(pid)), T)
-    k = 24                                                           # fibroblasts: elongated, along the fibres
-    pid = torch.arange(n).repeat_interleave(k); py = (R(n*k)*S).floor(); px = (R(n*k)*S).floor()
+    _stamp(Hc, pad, py, px, pid, rng.integers(0, len(T[1]), len(pid)), 0.85 + 0.3*R(len(pid)), T)
+    k = 22                                                                # fibroblasts: elongated, along the fibres
+    pid = np.repeat(np.arange(n), k); py = np.floor(R(n*k)*S); px = np.floor(R(n*k)*S)
     keep = R(n*k) < _at(stroma, pid, py, px)*0.9*(1 - _at(regf, pid, py, px))
     pid, py, px = pid[keep], py[keep], px[keep]
     T = _bank('fib')
-    _stamp(Hc, pad, py, px, pid, (R(len(pid))*len(T[0])).long(), 0.8 + 0.2*R(len(pid)), T)
+    _stamp(Hc, pad, py, px, pid, rng.integers(0, len(T[1]), len(pid)), 0.75 + 0.2*R(len(pid)), T)
     # tumour nuclei: a crowded jittered grid inside the region; size and darkness contrast shrink with difficulty
-    pid, py, px = _grid_points(n, 9.0 + 1.5*d, 2.2, g)
-    far = ~((py >= 32-9) & (py < 64+9) & (px >= 32-9) & (px < 64+9))   # border-only: nuclei (r <= 8) stay out
-    ok = (_at(region, pid, py, px) & (far | (kind[pid] != 2))).bool()
+    pid, py, px = _grid_points(rng, n, 9.5 + 1.5*d, 2.2)
+    far = ~((py >= 32-9) & (py < 64+9) & (px >= 32-9) & (px < 64+9))      # border-only: nuclei (r <= 8) stay out
+    ok = _at(region, pid, py, px) & (far | (kind[pid] != 2))
     pid, py, px = pid[ok], py[ok], px[ok]
-    fo = ti[ki == 3]; ff = (ki == 3).nonzero()[:, 0]                 # plus 1-3 nuclei at a small focus
-    nf = 1 + (R(len(fo))*3).long()
-    fo, ff = fo.repeat_interleave(nf), ff.repeat_interleave(nf)
-    fpy = (cy[ff] + (R(len(ff))-0.5)*1.2*frad[ff]).round(); fpx = (cx[ff] + (R(len(ff))-0.5)*1.2*frad[ff]).round()
-    pid, py, px = torch.cat([pid, fo]), torch.cat([py, fpy]), torch.cat([px, fpx])
-    T = _bank('tum'); m = len(T[0])
-    lo = 0.45*(1-d)                                                  # easy: only the larger templates
-    tid = ((lo + (1-lo)*R(len(pid)))*m).long().clamp(max=m-1)
-    gain = 1.05 + 0.35*(1-d) + 0.2*R(len(pid))
-    Ht = _stamp(torch.zeros(n, P, P), pad, py, px, pid, tid, gain, T)[:, pad:pad+S, pad:pad+S]
+    ff = np.repeat(np.nonzero(ki == 3)[0], 1 + rng.integers(0, 3, (ki == 3).sum()))   # + 1-3 nuclei at a small focus
+    fpy = np.round(cy[ff] + (R(len(ff))-0.5)*1.2*frad[ff]); fpx = np.round(cx[ff] + (R(len(ff))-0.5)*1.2*frad[ff])
+    pid, py, px = np.concatenate([pid, ti[ff]]), np.concatenate([py, fpy]), np.concatenate([px, fpx])
+    T = _bank('tum'); m = len(T[1])
+    lo = 0.5*(1-d)                                                        # easy: only the larger templates
+    tid = np.minimum(((lo + (1-lo)*R(len(pid)))*m).astype(np.int64), m-1)
+    gain = 0.8 + 0.3*(1-d) + 0.2*R(len(pid))
+    Ht = _stamp(np.zeros((n, P, P), f32), pad, py, px, pid, tid, gain, T)[:, pad:pad+S, pad:pad+S]
     masks = region | (Ht > 0.3)
-    Hc = torch.maximum(Hc[:, pad:pad+S, pad:pad+S], Ht) + Hd + regf*0.18
-    E = torch.lerp(E, 0.45 + 0.12*_up(torch.exp(-(_smooth(n, 9, g)*3.0)**2))[:, 0], regf)   # tumour cytoplasm
+    cells = np.exp(-(_up2(_smooth(rng, n, 12))*2.0)**2)                   # faint tumour cell borders
+    Hc = np.maximum(Hc[:, pad:pad+S, pad:pad+S], Ht) + Hd*(1-regf) + regf*f32(0.2)
+    E = E + regf*(f32(0.30) + f32(0.12)*cells - E)                        # tumour cytoplasm
     # --- stain: per-patch stain vectors and strengths (Beer-Lambert), a little grain
-    sv = 0.08 + 0.25*d
-    Hv = (_HE[0] + torch.randn(n, 3, generator=g)*sv*0.25).clamp(min=0.02)
-    Ev = (_HE[1] + torch.randn(n, 3, generator=g)*sv*0.25).clamp(min=0.02)
-    hs = (0.9 + 0.5*R(n))*torch.exp(torch.randn(n, generator=g)*sv)*1.6
-    es = (0.55 + 0.45*R(n))*torch.exp(torch.randn(n, generator=g)*sv)*1.2
-    grain = _crops(tex['grain'], (R(n)*4).long(), g)*(0.03 + 0.02*d)
-    M = torch.stack([Hv*hs[:, None], Ev*es[:, None], 0.03*_HE[2] - torch.log(255*(0.90 + 0.08*R(n, 1)))], 1)  # [n,3,3]
-    C = torch.stack([Hc + grain, E + grain, torch.ones_like(E)], -1).view(n, S*S, 3)
-    img = torch.bmm(C, M).neg_().exp_().clamp_(0, 255)
-    return img.to(torch.uint8).view(n, S, S, 3).numpy(), masks.numpy()
+    sv = 0.06 + 0.22*d
+    Hv = np.clip(_HE[0] + rng.standard_normal((n, 3), dtype=f32)*sv*0.3, 0.02, None)
+    Ev = np.clip(_HE[1] + rng.standard_normal((n, 3), dtype=f32)*sv*0.3, 0.02, None)
+    hs = (1.6 + 0.6*R(n))*np.exp(rng.standard_normal(n, dtype=f32)*sv)
+    es = (0.9 + 0.6*R(n))*np.exp(rng.standard_normal(n, dtype=f32)*sv)
+    grain = _crops(rng, tex['grain'], rng.integers(0, 4, n))*f32(0.12 + 0.08*d)
+    Hc = (Hc*(1 + grain))[..., None]; E = (E*(1 + grain))[..., None]
+    white = np.log(f32(255)*(0.95 + 0.05*R(n)))
+    od = Hc*(Hv*hs[:, None])[:, None, None] + E*(Ev*es[:, None])[:, None, None] + (0.03*_HE[2] - white[:, None])[:, None, None]
+    x = np.exp(-od); np.clip(x, 0, 255, out=x)
+    return x.astype(np.uint8), masks
 
 # %% ../nbs/10_data.ipynb #fcf3c114
 _CHUNK = 64   # patches are painted in chunks of 64 with their own seed: prefixes agree across n
@@ -245,23 +253,30 @@ def synth_pcam(n:int, # number of patches
     y = masks[:, CENTRE[0]:CENTRE[1], CENTRE[0]:CENTRE[1]].any((1, 2)).astype(np.int64)
     return x, y, masks
 
-# %% ../nbs/10_data.ipynb #d217a4f0
-def show_grid(imgs, labels=None, masks=None, nrow=2, title=None, ax=None, box=True):
-    "Patches side by side (optional mask outline in green and the centre box)."
-    imgs = np.asarray(imgs); n = len(imgs); ncol = math.ceil(n/nrow)
+# %% ../nbs/10_data.ipynb #ac5bc9c9
+def show_grid(imgs, # uint8 [N,96,96,3]
+              labels=None, # optional labels: a red (1) or blue (0) tick in the top-left corner
+              masks=None, # optional bool masks [N,96,96]: outlined in green
+              nrow:int=2, title:str=None, ax=None,
+              box:bool=True, # draw the centre 32x32 box
+             ):
+    "Patches side by side in one image (optional mask outlines, centre box and label ticks)."
+    imgs = np.asarray(imgs); n = len(imgs); ncol = max(1, math.ceil(n/nrow))
     canvas = np.full((nrow*(PATCH+2), ncol*(PATCH+2), 3), 255, np.uint8)
     for i, im in enumerate(imgs):
         r, c = divmod(i, ncol); im = im.copy()
         if masks is not None:
-            mk = masks[i]; edge = mk & ~(np.roll(mk, 1, 0) & np.roll(mk, -1, 0) & np.roll(mk, 1, 1) & np.roll(mk, -1, 1))
+            mk = np.asarray(masks[i]).astype(bool)
+            edge = mk & ~(np.roll(mk, 1, 0) & np.roll(mk, -1, 0) & np.roll(mk, 1, 1) & np.roll(mk, -1, 1))
             im[edge] = (0, 200, 0)
         if box: im[32, 32:64] = im[63, 32:64] = im[32:64, 32] = im[32:64, 63] = (40, 40, 40)
+        if labels is not None: im[:6, :6] = (220, 30, 30) if int(labels[i]) else (30, 60, 220)
         canvas[r*(PATCH+2):r*(PATCH+2)+PATCH, c*(PATCH+2):c*(PATCH+2)+PATCH] = im
     ax = ax or plt.gca(); ax.imshow(canvas); ax.axis('off')
     if title: ax.set_title(title, fontsize=9)
     return ax
 
-# %% ../nbs/10_data.ipynb #ac5bc9c9
+# %% ../nbs/10_data.ipynb #384a12dd
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
 
 class Source:
@@ -302,7 +317,7 @@ class Source:
                             + ('\n...' if len(bad) > 10 else ''))
         return bad
 
-# %% ../nbs/10_data.ipynb #1dd17c6f
+# %% ../nbs/10_data.ipynb #03528b4c
 class ArraySource(Source):
     "A source over in-memory arrays x uint8 [N,96,96,3] and y [N] (optionally masks and names)."
     def __init__(self, x, y, masks=None, names=None, path=None):
@@ -330,7 +345,7 @@ class SynthSource(ArraySource):
         super().__init__(x, y, masks=masks, path=f"synth(n={n}, seed={seed}, difficulty={difficulty})")
     def item_id(self, i): return f"synth{i:07d}"
 
-# %% ../nbs/10_data.ipynb #c65b3c6a
+# %% ../nbs/10_data.ipynb #0440f352
 _MODES = {'L': 'grayscale (1 channel, mode L)', 'LA': 'grayscale + alpha (2 channels, mode LA)',
           'RGBA': '4 channels (RGBA)', 'CMYK': '4 channels (CMYK)', 'P': 'a palette image (mode P)',
           '1': 'a 1-bit image', 'I': '32-bit integer (mode I)', 'F': '32-bit float (mode F)', 'YCbCr': 'YCbCr'}
@@ -370,7 +385,7 @@ def read_image(path, # an image file: jpg, png or tif
         raise DataError(f"{path}: decoded to {arr.dtype} {arr.shape}; expected uint8 ({size}, {size}, 3)")
     return arr
 
-# %% ../nbs/10_data.ipynb #a37bdcb4
+# %% ../nbs/10_data.ipynb #b52b093e
 class FileSource(Source):
     "A source over image files with labels (used by the ImageFolder and Kaggle layouts)."
     def __init__(self, files, labels, path, vocab=None, skipped=()):
@@ -422,7 +437,7 @@ def folder_source(path, on_error:str='raise') -> FileSource:
     if skipped: warnings.warn(f"{path}: skipped {len(skipped)} non-image entr(y/ies) (on_error='skip'); see .skipped")
     return _skip_bad(FileSource(files, labels, path, vocab, skipped=skipped), on_error)
 
-# %% ../nbs/10_data.ipynb #0440f352
+# %% ../nbs/10_data.ipynb #6afe4f96
 def kaggle_source(path, on_error:str='raise') -> FileSource:
     "Kaggle 'Histopathologic Cancer Detection' layout: `train/<id>.tif` + `train_labels.csv` (id,label); path = root or root/train."
     path = Path(path)
@@ -458,7 +473,7 @@ def kaggle_source(path, on_error:str='raise') -> FileSource:
     src = FileSource([on_disk[ids[k]] for k in keep], [labels[k] for k in keep], root, skipped=skipped)
     return _skip_bad(src, on_error)
 
-# %% ../nbs/10_data.ipynb #b52b093e
+# %% ../nbs/10_data.ipynb #f1bf6021
 class H5Source(Source):
     "The official PCam HDF5 pair (`*_x.h5` dataset 'x' uint8 [N,96,96,3], `*_y.h5` dataset 'y' [N,1,1,1]), read lazily."
     def __init__(self, x_path, y_path=None):
@@ -507,7 +522,7 @@ def _h5key(f, key, p):
     if key not in f: raise DataError(f"{p}: no dataset {key!r} (found {list(f.keys())}); expected the PCam layout")
     return f[key]
 
-# %% ../nbs/10_data.ipynb #6afe4f96
+# %% ../nbs/10_data.ipynb #f1a0b997
 class SplitSource(Source):
     "Several named sources in one (e.g. PCam's train/valid/test): `.splits` maps a split name to its indices."
     def __init__(self, sources:dict, path=None):
@@ -532,7 +547,7 @@ class SplitSource(Source):
         return x, self.labels[idxs]
     def __repr__(self): return f"SplitSource({str(self.path)!r}, " + ', '.join(f"{k}={len(v)}" for k, v in self.splits.items()) + ')'
 
-# %% ../nbs/10_data.ipynb #f1a0b997
+# %% ../nbs/10_data.ipynb #bdd2778f
 SPLITS = ('train', 'valid', 'val', 'test')
 
 def _h5_split_name(p:Path) -> str:
@@ -575,7 +590,7 @@ def open_source(path, # HDF5 pair, Kaggle folder, ImageFolder split folder or ro
     if not any(p.iterdir()): raise DataError(f"{p}: empty folder: no images, class folders, *_x.h5 or train_labels.csv")
     return folder_source(p, on_error)
 
-# %% ../nbs/10_data.ipynb #55d814a9
+# %% ../nbs/10_data.ipynb #9e7c4823
 _RGB_FROM_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])   # skimage's rgb_from_hed
 _HED_FROM_RGB = torch.linalg.inv(_RGB_FROM_HED)
 
@@ -616,7 +631,7 @@ class PathoAug(DisplayedTransform):
             x = ((x - mu)*c + mu + b).clamp(0, 1)
         return TensorImage(x)
 
-# %% ../nbs/10_data.ipynb #7830ca11
+# %% ../nbs/10_data.ipynb #9e672796
 def source_stats(src:Source, # any source
                  idxs=None, # the items to use (default: all)
                  max_n:int=2048, # at most this many (a seeded random subset)
@@ -656,7 +671,7 @@ class PCamDataLoaders(DataLoaders):
         return SourceDL(_Items(source, np.arange(len(source))), bs=bs or self.valid.bs, shuffle=False, drop_last=False,
                         num_workers=0, after_batch=self.valid.after_batch, device=self.device, do_setup=False)
 
-# %% ../nbs/10_data.ipynb #6effffa4
+# %% ../nbs/10_data.ipynb #2ea6b6ec
 def _subset(n_total, n, rng):
     return np.sort(rng.choice(n_total, n, replace=False)) if n is not None and n < n_total else np.arange(n_total)
 
@@ -712,7 +727,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
     dls.train_idxs, dls.valid_idxs = tr, va
     return dls
 
-# %% ../nbs/10_data.ipynb #81dd73c0
+# %% ../nbs/10_data.ipynb #6e4aaf28
 def denorm(xb:torch.Tensor, # normalised images [B,3,H,W] or [3,H,W]
            stats, # (mean, std) per channel
           ) -> torch.Tensor:

@@ -227,7 +227,7 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
                     deletion_auc=curve_auc(fr, dc), insertion_auc=curve_auc(fr, ic), rand_ssim=sim.ssim.values)))
                 curves[k] = dict(fracs=fr, deletion=dc.mean(0), insertion=ic.mean(0),
                                  deletion_random=c['cd'].mean(0), insertion_random=c['ci'].mean(0))
-                maps[k] = up
+                maps[k] = up.numpy()
     table = pd.DataFrame(rows)
     table.attrs.update(geometry=sel.geometry, missing=missing, timings=tm.totals(), cpu_timings=tm.totals('cpu'))
     if not details: return table
@@ -275,7 +275,7 @@ def show_worst(det, # details from `evaluate_explanations(..., details=True)`
     return fig
 
 # %% ../nbs/75_evaluate.ipynb #b5dffbe8
-def _open_data(data:str, split:str=None, seed:int=0, n_synth:int=512):
+def _open_data(data:str, split:str=None, seed:int=0, n_synth:int=256):
     from sslxai.data import SynthSource, open_source
     if data in ('synthetic', 'synth'): return SynthSource(n_synth, seed=seed + 1000)
     return open_source(data, split=split) if split else open_source(data)
@@ -295,7 +295,7 @@ def evaluate_explanations_cli(model:str=None, # model file written by `save_mode
     if not model: raise ValueError("evaluate-explanations: --model is required (a file written by save_model / sslxai train)")
     from sslxai.train import load_model
     mdl = load_model(model)
-    src = _open_data(data, split, seed)
+    src = _open_data(data, split, seed, n_synth=max(64, 4 * (n + 16)))
     tab = evaluate_explanations(mdl, src, explainers=explainers, layers=layers.split(',') if layers else None,
                                 n=n, steps=steps, seed=seed)
     Path(out).parent.mkdir(parents=True, exist_ok=True)

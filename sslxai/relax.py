@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_relax.ipynb #b0425336
 from __future__ import annotations
-import math, os, resource
+import math
 import numpy as np
 from typing import NamedTuple, Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -250,7 +250,7 @@ def show_relax(res:RelaxResult, # the output of `relax`
                alpha:float=0.5, # overlay opacity
                cmap:str='jet', size:float=1.7):
     "A grid, one row per image: patch | importance | uncertainty | U-RELAX (importance where kept), overlaid on the grayscale patch."
-    gray = torch.as_tensor(gray).float().cpu()
+    gray = torch.as_tensor(gray).float().cpu().numpy()
     if gray.ndim == 2: gray = gray[None]
     n = len(res.importance)
     if len(gray) != n: raise ValueError(f"{len(gray)} grayscale images for {n} RELAX maps")

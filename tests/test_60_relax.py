@@ -5,7 +5,7 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp relax'''),
     (2, 'import', (), r'''sslxai.relax'''),
-    (3, 'run', (), r'''import time, copy
+    (3, 'run', (), r'''import time, copy, os, resource
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 from sslxai.core import tiny_densenet, has_real_data, data_path, set_seed'''),
     (6, 'import', (), r'''sslxai.relax'''),
@@ -14,7 +14,7 @@ from sslxai.core import tiny_densenet, has_real_data, data_path, set_seed'''),
 ms'''),
     (10, 'run', (), r'''m = ms.take(6)
 fig, axs = plt.subplots(1, 6, figsize=(9, 1.6))
-for a, mi in zip(axs, m): a.imshow(mi, cmap='gray', vmin=0, vmax=1); a.axis('off')
+for a, mi in zip(axs, m): a.imshow(mi.numpy(), cmap='gray', vmin=0, vmax=1); a.axis('off')
 print(tuple(m.shape), f"min {m.min():.2f} max {m.max():.2f} mean {m.mean():.2f}")'''),
     (12, 'test', (), r'''def rise_masks(cells, dy, dx, H, W, ch, cw):
     "The plain RISE recipe, one mask at a time: upsample the whole grid, then crop at the shift."

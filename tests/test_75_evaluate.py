@@ -18,13 +18,14 @@ from sslxai.data import SynthSource, open_source, pcam_dls'''),
     (16, 'import', (), r'''sslxai.evaluate'''),
     (18, 'import', (), r'''sslxai.evaluate'''),
     (20, 'run', (), r'''from sslxai.core import FULL
-from sslxai.train import pcam_learner, save_model
+from sslxai.train import pcam_learner, save_model, FastCPU
 from sslxai.gradcam import find_target_layer
 CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if FULL else
        dict(arch='tiny_densenet', pretrained=False, n_train=512, epochs=3, n=12, steps=6, n_masks=32, aug=False))
 set_seed(0)
 dls = pcam_dls(SynthSource(640 if not FULL else 20000, seed=1), bs=64, aug=CFG['aug'], device=None if FULL else 'cpu', seed=0)
-learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'])
+fast = [] if FULL else [FastCPU(bf16=False)]   # channels_last: about 1.5x faster training on this CPU
+learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 5e-3); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
     (22, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
@@ -82,7 +83,7 @@ set_seed(0)
 va_src = open_source(root, split='valid')
 rdls = pcam_dls(open_source(root, split='train'), valid=va_src, n=CFG['n_train'], bs=64, aug=CFG['aug'],
                 device=None if FULL else 'cpu', seed=0)
-rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'])
+rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(CFG['epochs'], 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
     (45, 'run', (), r'''real_tab, real_det = evaluate_explanations(rlearn, va_src, layers=layers, n=CFG['n'], n_ref=8,
