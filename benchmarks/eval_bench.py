@@ -101,7 +101,8 @@ def main():
     n_peer = 8 if a.quick else 20
     info = dict(date=datetime.date.today().isoformat(), machine=platform.platform(), processor=platform.processor(),
                 python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
-                cpus=os.cpu_count(), cuda=torch.cuda.is_available(), load_before=_load(), n=n, steps=a.steps)
+                cpus=os.cpu_count(), cuda=torch.cuda.is_available(), load_before=_load(), n=n, steps=a.steps,
+                relax_n_masks=64, model='tiny_densenet (random weights)', layers='the two default layers')
     print(f"eval_bench {info['date']} on {info['machine']}, torch {info['torch']}, {info['threads']} threads, "
           f"load {info['load_before']}", flush=True)
     total, tab = whole(n, a.steps, n_synth=max(4 * (n + 16), 200))
@@ -130,7 +131,8 @@ def main():
     (RES/'eval.json').write_text(json.dumps(out, indent=1, default=float))
     md = [f"# eval_bench ({info['date']}, {info['machine']}, {info['threads']} threads, CPU only={not info['cuda']}, "
           f"load {info['load_before']} -> {info['load_after']})", '',
-          f"Whole evaluation: {len(tab)} rows, n={n} positives, steps={a.steps}: **{total:.1f} s, {per100:.1f} s per 100 images**.", '',
+          f"Whole evaluation (tiny_densenet, every available explainer at the two default layers, RELAX with 64 masks): "
+          f"{len(tab)} rows, n={n} positives, steps={a.steps}: **{total:.1f} s, {per100:.1f} s per 100 images**.", '',
           '| phase | wall s | share | CPU s |', '|---|---|---|---|']
     md += [f"| {k} | {v:.2f} | {100 * v / total:.0f}% | {cpu[k]:.2f} |" for k, v in sorted(tim.items(), key=lambda kv: -kv[1])]
     md += ['', '| explainer | layer | map | s | s per 100 images |', '|---|---|---|---|---|']

@@ -17,7 +17,7 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchvision
 from sslxai.core import tiny_densenet, has_real_data, data_path
-from sslxai.relax import relax, relax_reference, relax_masks, cosine_sim, _embed, _evaluating
+from sslxai.relax import relax, relax_reference, relax_masks, cosine_sim, _embed, _evaluating, RegionEncoder
 
 RES = Path(__file__).resolve().parent/'results'
 
@@ -91,15 +91,6 @@ def speed(n_masks, n_imgs, mask_bs, reps, quick):
     return rows
 
 # ---- grid-size study (same design as nbs/60_relax.ipynb, larger) ----
-class RegionEncoder(nn.Module):
-    "A representation that depends (almost) only on the pixels inside `win` (see nbs/60_relax.ipynb)."
-    def __init__(self, win, d=64, seed=0, bg=0.05):
-        super().__init__(); gen = torch.Generator().manual_seed(seed)
-        w = F.avg_pool2d(win[None, None].float(), 4)[0, 0]*(1 - bg) + bg
-        self.register_buffer('win', w)
-        self.register_buffer('proj', torch.randn(3*w.numel(), d, generator=gen) / (3*w.sum())**0.5)
-    def forward(self, x): return torch.tanh((F.avg_pool2d(x, 4)*self.win).flatten(1) @ self.proj)
-
 def real_patches(n_per_class):
     from PIL import Image
     root = data_path('pcam-subset', 'valid')

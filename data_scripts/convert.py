@@ -13,5 +13,6 @@ def main(src:str, # the data set to read (any layout; detected)
          layout:str='folder', # 'h5', 'kaggle' or 'folder'
          split:str=None, # split to read from a root with splits (and to name the output)
          limit:int=None, # convert only the first N items
+         overwrite:bool=False, # write into a non-empty destination
         ):
-    print(convert(src, dest, layout, split=split, limit=limit))
+    print(convert(src, dest, layout, split=split, limit=limit, overwrite=overwrite))

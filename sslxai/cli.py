@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #85026b83
 from __future__ import annotations
-import importlib, sys
+import importlib, os, sys, warnings
 from fastcore.script import anno_parser
 
 # %% auto #0
@@ -28,7 +28,9 @@ def command(name:str, # a subcommand, e.g. 'train'
     "The function behind subcommand `name`."
     if name not in COMMANDS: raise ValueError(f"sslxai: unknown command {name!r}\n\n{_usage()}")
     mod, fn = COMMANDS[name]
-    return getattr(importlib.import_module(mod), fn)
+    with warnings.catch_warnings():   # fastai 2.8.7's layers.py uses torch.jit.script, which torch 2.14 deprecates: not the user's concern
+        warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+        return getattr(importlib.import_module(mod), fn)
 
 def main(argv:list=None, # arguments after the program name; sys.argv[1:] by default
         ):
@@ -41,7 +43,10 @@ def main(argv:list=None, # arguments after the program name; sys.argv[1:] by def
     p = anno_parser(f, prog=f"sslxai {argv[0]}")
     args = vars(p.parse_args(argv[1:]))
     args.pop('pdb', None); args.pop('xtra', None)
-    return f(**args)
+    try: return f(**args)
+    except (ValueError, OSError) as e:     # bad input (DataError, ModelFileError, a missing file): one clear line
+        if os.environ.get('SSLXAI_DEBUG'): raise
+        sys.exit(f"sslxai {argv[0]}: error: {e}\n(set SSLXAI_DEBUG=1 for the traceback)")
 
 # %% ../nbs/90_cli.ipynb #d6b94ff3
 import builtins

@@ -19,7 +19,7 @@ from fastai.data.transforms import Transform, DisplayedTransform
 from .core import data_path, default_device
 
 # %% auto #0
-__all__ = ['PATCH', 'CENTRE', 'IMG_EXTS', 'SPLITS', 'DataError', 'synth_pcam', 'show_grid', 'Source', 'ArraySource',
+__all__ = ['PATCH', 'CENTRE', 'IMG_EXTS', 'SPLITS', 'DataError', 'synth_pcam', 'grid_image', 'show_grid', 'Source', 'ArraySource',
            'SynthSource', 'read_image', 'FileSource', 'folder_source', 'kaggle_source', 'H5Source', 'SplitSource',
            'open_source', 'hed_jitter', 'dihedral', 'PathoAug', 'source_stats', 'SourceDL', 'PCamDataLoaders',
            'pcam_dls', 'denorm', 'to_gray']
@@ -36,7 +36,7 @@ def _nuclei_bank(kind:str, m:int=96, seed:int=1234):
     "A bank of `m` nucleus templates [m,W,W] (float32, hematoxylin density) and their radii, sorted by size."
     g = torch.Generator().manual_seed(seed)
     R = lambda *s: torch.rand(*s, generator=g)
-    if kind == 'lym':   W, r0, r1, asp, irr = 9, 2.1, 3.2, (0.8, 1.0), 0.05
+    if kind == 'lym':   W, r0, r1, asp, irr = 7, 2.0, 2.9, (0.8, 1.0), 0.05
     elif kind == 'fib': W, r0, r1, asp, irr = 15, 1.0, 1.6, (2.8, 4.2), 0.05
     else:               W, r0, r1, asp, irr = 21, 3.4, 8.2, (0.6, 1.0), 0.25
     r = r0 + (r1-r0)*torch.sort(R(m))[0]
@@ -171,7 +171,7 @@ def _synth_chunk(n:int, seed:int, difficulty:float):
     E = E0 + stroma_f*f32(0.22)*_crops(rng, tex['fib'], rng.integers(0, 8, n))
     # --- tumour region (only in patches that have one)
     ti = np.nonzero(kind > 0)[0]; ki = kind[ti]; nt = len(ti)
-    cy, cx, rad = R(nt)*S, R(nt)*S, 14 + R(nt)*40                         # 1: anywhere
+    cy, cx, rad = R(nt)*S, R(nt)*S, 18 + R(nt)*55                         # 1: anywhere
     side = rng.integers(0, 4, nt); along = 8 + R(nt)*80; depth = 4 + R(nt)*12
     by = np.choose(side, [depth, S-depth, along, along]); bx = np.choose(side, [along, along, depth, S-depth])
     fside = rng.integers(0, 4, nt); falong = 34 + R(nt)*28; fin = R(nt)*2   # 3: 0..2 px inside a side of the box
@@ -204,7 +204,7 @@ def _synth_chunk(n:int, seed:int, difficulty:float):
     T = _bank('fib')
     _stamp(Hc, pad, py, px, pid, rng.integers(0, len(T[1]), len(pid)), 0.75 + 0.2*R(len(pid)), T)
     # tumour nuclei: a crowded jittered grid inside the region; size and darkness contrast shrink with difficulty
-    pid, py, px = _grid_points(rng, n, 9.5 + 1.5*d, 2.2)
+    pid, py, px = _grid_points(rng, n, 10.5 + 1.5*d, 2.4)
     far = ~((py >= 32-9) & (py < 64+9) & (px >= 32-9) & (px < 64+9))      # border-only: nuclei (r <= 8) stay out
     ok = _at(region, pid, py, px) & (far | (kind[pid] != 2))
     pid, py, px = pid[ok], py[ok], px[ok]
@@ -214,12 +214,12 @@ def _synth_chunk(n:int, seed:int, difficulty:float):
     T = _bank('tum'); m = len(T[1])
     lo = 0.5*(1-d)                                                        # easy: only the larger templates
     tid = np.minimum(((lo + (1-lo)*R(len(pid)))*m).astype(np.int64), m-1)
-    gain = 0.8 + 0.3*(1-d) + 0.2*R(len(pid))
+    gain = 0.7 + 0.25*(1-d) + 0.25*R(len(pid))
     Ht = _stamp(np.zeros((n, P, P), f32), pad, py, px, pid, tid, gain, T)[:, pad:pad+S, pad:pad+S]
     masks = region | (Ht > 0.3)
-    cells = np.exp(-(_up2(_smooth(rng, n, 12))*2.0)**2)                   # faint tumour cell borders
+    cells = _up2(np.exp(-(_smooth(rng, n, 12)*2.0)**2))                   # faint tumour cell borders
     Hc = np.maximum(Hc[:, pad:pad+S, pad:pad+S], Ht) + Hd*(1-regf) + regf*f32(0.2)
-    E = E + regf*(f32(0.30) + f32(0.12)*cells - E)                        # tumour cytoplasm
+    E = E + regf*(f32(0.34) + f32(0.15)*cells - E)                        # tumour cytoplasm
     # --- stain: per-patch stain vectors and strengths (Beer-Lambert), a little grain
     sv = 0.06 + 0.22*d
     Hv = np.clip(_HE[0] + rng.standard_normal((n, 3), dtype=f32)*sv*0.3, 0.02, None)
@@ -227,11 +227,15 @@ def _synth_chunk(n:int, seed:int, difficulty:float):
     hs = (1.6 + 0.6*R(n))*np.exp(rng.standard_normal(n, dtype=f32)*sv)
     es = (0.9 + 0.6*R(n))*np.exp(rng.standard_normal(n, dtype=f32)*sv)
     grain = _crops(rng, tex['grain'], rng.integers(0, 4, n))*f32(0.12 + 0.08*d)
-    Hc = (Hc*(1 + grain))[..., None]; E = (E*(1 + grain))[..., None]
+    Hc *= 1 + grain; E *= 1 + grain
     white = np.log(f32(255)*(0.95 + 0.05*R(n)))
-    od = Hc*(Hv*hs[:, None])[:, None, None] + E*(Ev*es[:, None])[:, None, None] + (0.03*_HE[2] - white[:, None])[:, None, None]
-    x = np.exp(-od); np.clip(x, 0, 255, out=x)
-    return x.astype(np.uint8), masks
+    a, b, c = (Hv*hs[:, None])[:, None, None], (Ev*es[:, None])[:, None, None], (0.03*_HE[2] - white[:, None])[:, None, None]
+    x = np.empty((n, S, S, 3), np.uint8)
+    for ch in range(3):                                                   # channel by channel: long inner loops
+        od = Hc*a[..., ch]; od += E*b[..., ch]; od += c[..., ch]
+        np.exp(-od, out=od); np.minimum(od, 255, out=od)
+        x[..., ch] = od
+    return x, masks
 
 # %% ../nbs/10_data.ipynb #fcf3c114
 _CHUNK = 64   # patches are painted in chunks of 64 with their own seed: prefixes agree across n
@@ -254,15 +258,15 @@ def synth_pcam(n:int, # number of patches
     return x, y, masks
 
 # %% ../nbs/10_data.ipynb #ac5bc9c9
-def show_grid(imgs, # uint8 [N,96,96,3]
-              labels=None, # optional labels: a red (1) or blue (0) tick in the top-left corner
-              masks=None, # optional bool masks [N,96,96]: outlined in green
-              nrow:int=2, title:str=None, ax=None,
-              box:bool=True, # draw the centre 32x32 box
-             ):
-    "Patches side by side in one image (optional mask outlines, centre box and label ticks)."
+def grid_image(imgs, # uint8 [N,96,96,3]
+               labels=None, # optional labels: a red (1) or blue (0) tick in the top-left corner
+               masks=None, # optional bool masks [N,96,96]: outlined in green
+               nrow:int=2, # rows of the grid
+               box:bool=True, # draw the centre 32x32 box
+              ) -> np.ndarray:
+    "Patches tiled into one uint8 image (2 px white gaps), with optional mask outlines, centre box and label ticks."
     imgs = np.asarray(imgs); n = len(imgs); ncol = max(1, math.ceil(n/nrow))
-    canvas = np.full((nrow*(PATCH+2), ncol*(PATCH+2), 3), 255, np.uint8)
+    canvas = np.full((nrow*(PATCH+2)-2, ncol*(PATCH+2)-2, 3), 255, np.uint8)
     for i, im in enumerate(imgs):
         r, c = divmod(i, ncol); im = im.copy()
         if masks is not None:
@@ -272,7 +276,16 @@ def show_grid(imgs, # uint8 [N,96,96,3]
         if box: im[32, 32:64] = im[63, 32:64] = im[32:64, 32] = im[32:64, 63] = (40, 40, 40)
         if labels is not None: im[:6, :6] = (220, 30, 30) if int(labels[i]) else (30, 60, 220)
         canvas[r*(PATCH+2):r*(PATCH+2)+PATCH, c*(PATCH+2):c*(PATCH+2)+PATCH] = im
-    ax = ax or plt.gca(); ax.imshow(canvas); ax.axis('off')
+    return canvas
+
+def show_grid(imgs, # uint8 [N,96,96,3]
+              labels=None, # optional labels: a red (1) or blue (0) tick in the top-left corner
+              masks=None, # optional bool masks [N,96,96]: outlined in green
+              nrow:int=2, title:str=None, ax=None,
+              box:bool=True, # draw the centre 32x32 box
+             ):
+    "Patches side by side on a matplotlib axis (see `grid_image`)."
+    ax = ax or plt.gca(); ax.imshow(grid_image(imgs, labels, masks, nrow, box), interpolation='nearest'); ax.axis('off')
     if title: ax.set_title(title, fontsize=9)
     return ax
 
@@ -506,12 +519,18 @@ class H5Source(Source):
         idxs = np.asarray(idxs, dtype=np.int64).reshape(-1)
         u, inv = np.unique(idxs, return_inverse=True)          # h5py wants increasing indices: read sorted, reorder
         if len(u) and (u[0] < 0 or u[-1] >= self.n): raise IndexError(f"index out of range for {self!r}")
-        x = self._x()[u] if len(u) else np.zeros((0, PATCH, PATCH, 3), np.uint8)
+        x, ds = np.empty((len(u), PATCH, PATCH, 3), np.uint8), self._x()
+        # runs of consecutive rows are read as slices, single rows by a scalar index (which uses HDF5's chunk cache:
+        # a 1-row slice or h5py's fancy list indexing decompresses a whole 32-row chunk every time, ~100x slower)
+        starts = np.flatnonzero(np.diff(u, prepend=-2) != 1)
+        for s, e in zip(starts, np.append(starts[1:], len(u))):
+            if e - s == 1: x[s] = ds[int(u[s])]
+            else: x[s:e] = ds[int(u[s]):int(u[s])+(e-s)]
         return x[inv.reshape(-1)], self.labels[idxs]
     def name(self, i): return f"{self.x_path}[{i}]"
     def item_id(self, i): return f"patch{i:07d}"
     def load(self) -> ArraySource:
-        "Everything in memory (fine for valid/test, 0.9 GB each; the 6 GB train file is better read lazily)."
+        "Everything in memory: 0.9 GB for valid or test, 7.2 GB for train; the fastest way to train from HDF5."
         return ArraySource(self._x()[()], self.labels, names=[self.name(i) for i in range(self.n)], path=self.x_path)
 
 def _h5open(p):
@@ -547,7 +566,7 @@ class SplitSource(Source):
         return x, self.labels[idxs]
     def __repr__(self): return f"SplitSource({str(self.path)!r}, " + ', '.join(f"{k}={len(v)}" for k, v in self.splits.items()) + ')'
 
-# %% ../nbs/10_data.ipynb #bdd2778f
+# %% ../nbs/10_data.ipynb #85b27505
 SPLITS = ('train', 'valid', 'val', 'test')
 
 def _h5_split_name(p:Path) -> str:
@@ -590,7 +609,7 @@ def open_source(path, # HDF5 pair, Kaggle folder, ImageFolder split folder or ro
     if not any(p.iterdir()): raise DataError(f"{p}: empty folder: no images, class folders, *_x.h5 or train_labels.csv")
     return folder_source(p, on_error)
 
-# %% ../nbs/10_data.ipynb #9e7c4823
+# %% ../nbs/10_data.ipynb #2ea6b6ec
 _RGB_FROM_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])   # skimage's rgb_from_hed
 _HED_FROM_RGB = torch.linalg.inv(_RGB_FROM_HED)
 
@@ -598,40 +617,52 @@ def hed_jitter(x:torch.Tensor, # float images [B,3,H,W] in [0,1]
                sigma:float=0.03, # strength: each stain is scaled by U(1-sigma,1+sigma) and shifted by U(-sigma,sigma)
                generator=None):
     "Random per-image stain jitter in HED space (colour deconvolution), back to RGB in [0,1]."
-    B = x.shape[0]
-    od = -torch.log(x.clamp(min=1/255))
-    c = torch.einsum('bchw,cd->bdhw', od, _HED_FROM_RGB.to(x))
-    a = 1 + (torch.rand(B, 3, 1, 1, device=x.device, generator=generator)*2 - 1)*sigma
-    b = (torch.rand(B, 3, 1, 1, device=x.device, generator=generator)*2 - 1)*sigma
-    od = torch.einsum('bdhw,dc->bchw', c*a + b, _RGB_FROM_HED.to(x))
-    return torch.exp(-od).clamp(0, 1)
+    B, C, H, W = x.shape
+    a = 1 + (torch.rand(B, 3, device=x.device, generator=generator)*2 - 1)*sigma
+    b = (torch.rand(B, 3, device=x.device, generator=generator)*2 - 1)*sigma
+    hed, rgb = _HED_FROM_RGB.to(x), _RGB_FROM_HED.to(x)
+    # per pixel (row vectors): od' = ((od @ hed)*a + b) @ rgb = od @ (hed diag(a) rgb) + b @ rgb: one 3x3 map per image
+    M = (hed[None]*a[:, None, :]) @ rgb
+    od = x.as_subclass(torch.Tensor).clamp(min=1/255).log_().neg_().reshape(B, C, H*W)
+    od = torch.baddbmm((b @ rgb)[:, :, None], M.transpose(1, 2), od)
+    return od.neg_().exp_().clamp_(0, 1).view(B, C, H, W)
+
+_D8 = {}
+def _d8_index(H:int, device) -> torch.Tensor:
+    "Flat pixel indices [8,H*H] of the 8 symmetries of a square (flips, transposition and their products)."
+    key = (H, str(device))
+    if key not in _D8:
+        base = torch.arange(H*H).view(H, H)
+        ts = [base.flip(-1) if k & 1 else base for k in range(8)]
+        ts = [t.flip(-2) if k & 2 else t for k, t in enumerate(ts)]
+        _D8[key] = torch.stack([(t.transpose(0, 1) if k & 4 else t).reshape(-1) for k, t in enumerate(ts)]).to(device)
+    return _D8[key]
 
 def dihedral(x:torch.Tensor, # images [B,C,H,W] (square)
              generator=None):
-    "A random one of the 8 symmetries of the square per image: flips and 90-degree rotations."
-    B = x.shape[0]
-    r = torch.rand(B, 3, device=x.device, generator=generator) < 0.5
-    m = lambda k: r[:, k].view(B, 1, 1, 1)
-    x = torch.where(m(0), x.flip(-1), x)
-    x = torch.where(m(1), x.flip(-2), x)
-    return torch.where(m(2), x.transpose(-1, -2), x)
+    "A random one of the 8 symmetries of the square per image (flips and 90-degree rotations), in one gather."
+    B, C, H, W = x.shape
+    k = torch.randint(0, 8, (B,), device=x.device, generator=generator)
+    idx = _d8_index(H, x.device)[k][:, None, :].expand(B, C, H*W)
+    return x.reshape(B, C, H*W).gather(2, idx).view(B, C, H, W)
 
 class PathoAug(DisplayedTransform):
     "Batch augmentation on the device for histology: dihedral flips/rotations, HED jitter, brightness and contrast."
     order = 50   # after IntToFloatTensor (10), before Normalize (99)
     def __init__(self, flips:bool=True, hed:float=0.03, brightness:float=0.05, contrast:float=0.05): store_attr()
     def encodes(self, x:TensorImage):
+        x = x.as_subclass(torch.Tensor)          # plain tensor ops inside (no fastai type dispatch per op)
         B = x.shape[0]
         if self.flips: x = dihedral(x)
         if self.hed: x = hed_jitter(x, self.hed)
-        if self.brightness or self.contrast:
+        if self.brightness or self.contrast:   # x*c + mean*(1-c) + b, one pass
             c = 1 + (torch.rand(B, 1, 1, 1, device=x.device)*2 - 1)*self.contrast
             b = (torch.rand(B, 1, 1, 1, device=x.device)*2 - 1)*self.brightness
             mu = x.mean((1, 2, 3), keepdim=True)
-            x = ((x - mu)*c + mu + b).clamp(0, 1)
+            x = torch.addcmul(mu*(1 - c) + b, x, c).clamp_(0, 1)
         return TensorImage(x)
 
-# %% ../nbs/10_data.ipynb #9e672796
+# %% ../nbs/10_data.ipynb #81dd73c0
 def source_stats(src:Source, # any source
                  idxs=None, # the items to use (default: all)
                  max_n:int=2048, # at most this many (a seeded random subset)
@@ -653,6 +684,7 @@ class _Items:
     def __getitem__(self, i):
         img, lbl = self.src[self.idxs[i]]
         return TensorImage(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)), TensorCategory(lbl)
+    def new_empty(self): return _Items(None, [])          # for `learn.export()`: the source is not pickled
 
 class SourceDL(TfmdDL):
     "A fastai `TfmdDL` that reads whole batches (uint8) from a source; float work happens in `after_batch`, on the device."
@@ -665,13 +697,18 @@ class SourceDL(TfmdDL):
 
 class PCamDataLoaders(DataLoaders):
     "fastai `DataLoaders` over a source, with `.stats` (mean, std), `.source` and a `test_dl` for any other source."
+    def new_empty(self):
+        "What `learn.export()` pickles: the transforms, `.stats`, `.c` and `.vocab`; no items and no source."
+        res = super().new_empty()
+        res.stats, res.c, res.vocab, res.source = self.stats, self.c, self.vocab, None
+        return res
     def test_dl(self, source, bs:int=None, **kw):
         "Plain (unaugmented, unshuffled) batches of another source, normalised with these stats."
         source = open_source(source) if isinstance(source, (str, Path)) else source
         return SourceDL(_Items(source, np.arange(len(source))), bs=bs or self.valid.bs, shuffle=False, drop_last=False,
                         num_workers=0, after_batch=self.valid.after_batch, device=self.device, do_setup=False)
 
-# %% ../nbs/10_data.ipynb #2ea6b6ec
+# %% ../nbs/10_data.ipynb #18c115e7
 def _subset(n_total, n, rng):
     return np.sort(rng.choice(n_total, n, replace=False)) if n is not None and n < n_total else np.arange(n_total)
 
@@ -727,7 +764,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
     dls.train_idxs, dls.valid_idxs = tr, va
     return dls
 
-# %% ../nbs/10_data.ipynb #6e4aaf28
+# %% ../nbs/10_data.ipynb #e42e16e4
 def denorm(xb:torch.Tensor, # normalised images [B,3,H,W] or [3,H,W]
            stats, # (mean, std) per channel
           ) -> torch.Tensor:

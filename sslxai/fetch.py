@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_fetch.ipynb #fc2af899
 from __future__ import annotations
-import csv, gzip, hashlib, shutil, urllib.request
+import csv, gzip, hashlib, http.client, shutil, time, urllib.request
 from pathlib import Path
 import numpy as np
 import h5py
@@ -40,22 +40,36 @@ def _urlopen(url, start=0):
     req = urllib.request.Request(url, headers={'Range': f'bytes={start}-'} if start else {})
     return urllib.request.urlopen(req, timeout=60)
 
-def download(url:str, # where to fetch from
-             dest, # the file to write
-             md5:str=None, # expected MD5 of the complete file; checked when given
-             opener=_urlopen, # `opener(url, start)` returns a response from byte `start` (tests pass a local one)
-             chunk:int=1<<20) -> Path:
-    "Download `url` to `dest`, resuming a partial `dest.part` with an HTTP Range request, then check the MD5."
-    dest = Path(dest); part = dest.with_name(dest.name + '.part')
-    if dest.exists() and (md5 is None or md5_file(dest) == md5): return dest
+def _fetch_into(url, part, opener, chunk):
+    "Append the rest of `url` to `part` from its current size (one request)."
     start = part.stat().st_size if part.exists() else 0
     with opener(url, start) as r, open(part, 'ab' if start else 'wb') as f:
         status = getattr(r, 'status', 206 if start else 200)
         if start and status != 206: f.seek(0); f.truncate()    # server ignored Range: start again
         for b in iter(lambda: r.read(chunk), b''): f.write(b)
+
+def download(url:str, # where to fetch from
+             dest, # the file to write
+             md5:str=None, # expected MD5 of the complete file; checked when given
+             opener=_urlopen, # `opener(url, start)` returns a response from byte `start` (tests pass a local one)
+             retries:int=5, # resume this many times after a dropped connection or a timeout
+             wait:float=5.0, # seconds before the first retry (doubled each time)
+             chunk:int=1<<20) -> Path:
+    "Download `url` to `dest`, resuming `dest.part` with HTTP Range requests (also after a dropped connection), then check the MD5."
+    dest = Path(dest); part = dest.with_name(dest.name + '.part')
+    if dest.exists() and (md5 is None or md5_file(dest) == md5): return dest
+    for attempt in range(retries + 1):
+        try: _fetch_into(url, part, opener, chunk); break
+        except (OSError, http.client.HTTPException) as e:    # URLError, timeouts, resets and IncompleteRead
+            if attempt == retries:
+                raise DataError(f"{dest}: download from {url} failed after {retries} retries ({type(e).__name__}: {e}). "
+                                f"{part.name} keeps the {part.stat().st_size if part.exists() else 0:,} bytes received; "
+                                f"run again to resume.") from e
+            time.sleep(wait * 2**attempt)
     if md5 is not None and (got := md5_file(part)) != md5:
+        part.unlink()      # resuming cannot repair a wrong byte: the next run starts from zero
         raise DataError(f"{dest}: MD5 mismatch after download from {url}: got {got}, expected {md5}. "
-                        f"The partial file {part.name} is kept; delete it to start over.")
+                        f"The damaged {part.name} was deleted; run again to download it afresh.")
     part.replace(dest)
     return dest
 
@@ -69,7 +83,7 @@ def gunzip(path, # a .gz file
     if remove: path.unlink()
     return out
 
-# %% ../nbs/12_fetch.ipynb #0e31684b
+# %% ../nbs/12_fetch.ipynb #5dbd7f38
 def fetch_pcam(dest, # folder for the HDF5 files
                splits=('train', 'valid', 'test'), # which splits
                meta:bool=True, # also fetch the *_meta.csv slide metadata
@@ -85,15 +99,41 @@ def fetch_pcam(dest, # folder for the HDF5 files
         if any(f'split_{s}_' in name for s in splits): out.append(download(ZENODO.format(name), dest/name, None, opener))
     return out
 
-# %% ../nbs/12_fetch.ipynb #a6b263f1
+# %% ../nbs/12_fetch.ipynb #6ae50926
 def _idxs(src, idxs): return np.arange(len(src)) if idxs is None else np.asarray(idxs, dtype=np.int64)
 
+def _unique_ids(src, idxs):
+    "The items' ids, which become file names: a duplicate would overwrite an earlier file, so it is an error."
+    ids, seen = [], {}
+    for i in idxs:
+        iid = src.item_id(int(i))
+        if iid in seen: raise DataError(f"{src.path}: items {seen[iid]} and {int(i)} share the id {iid!r}; writing both "
+                                        f"would overwrite one file with the other. Write the splits to separate places.")
+        seen[iid] = int(i); ids.append(iid)
+    return ids
+
+_IMG_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+
+def _check_free(paths, overwrite):
+    "Refuse to write over existing files unless asked; when asked, remove the old data set's image files first."
+    busy = [p for p in paths if p.exists() and (p.is_file() or any(p.iterdir()))]
+    if busy and not overwrite:
+        raise FileExistsError(f"{busy[0]} already exists and is not empty; choose another destination or pass overwrite=True")
+    for p in busy:       # overwrite=True replaces the data set: no stale images may survive next to the new labels
+        if p.is_file(): p.unlink()
+        else:
+            for f in p.rglob('*'):
+                if f.is_file() and f.suffix.lower() in _IMG_EXTS: f.unlink()
+
 def write_h5(src:Source, dest, # folder for the pair
-             split:str='valid', idxs=None, bs:int=256) -> Path:
+             split:str='valid', idxs=None, bs:int=256,
+             overwrite:bool=False, # replace an existing pair
+            ) -> Path:
     "Write `src` as an official-layout HDF5 pair: `x` uint8 [N,96,96,3], `y` uint8 [N,1,1,1]."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); idxs = _idxs(src, idxs)
-    xp = dest/f'camelyonpatch_level_2_split_{split}_x.h5'
-    with h5py.File(xp, 'w') as hx, h5py.File(dest/f'camelyonpatch_level_2_split_{split}_y.h5', 'w') as hy:
+    dest = Path(dest); idxs = _idxs(src, idxs)
+    xp, yp = (dest/f'camelyonpatch_level_2_split_{split}_{k}.h5' for k in 'xy')
+    _check_free([xp, yp], overwrite); dest.mkdir(parents=True, exist_ok=True)
+    with h5py.File(xp, 'w') as hx, h5py.File(yp, 'w') as hy:
         dx = hx.create_dataset('x', (len(idxs), 96, 96, 3), np.uint8, chunks=(min(64, max(len(idxs), 1)), 96, 96, 3))
         dy = hy.create_dataset('y', (len(idxs), 1, 1, 1), np.uint8)
         for a in range(0, len(idxs), bs):
@@ -101,38 +141,47 @@ def write_h5(src:Source, dest, # folder for the pair
     return xp
 
 def write_kaggle(src:Source, dest, # folder to hold train/ and train_labels.csv
-                 idxs=None) -> Path:
+                 idxs=None,
+                 overwrite:bool=False, # replace the data set at `dest` (its old images and labels are removed)
+                ) -> Path:
     "Write `src` in the Kaggle layout: `train/<id>.tif` (lossless) and `train_labels.csv` (id,label)."
-    dest = Path(dest); (dest/'train').mkdir(parents=True, exist_ok=True); rows = []
-    for i in _idxs(src, idxs):
-        img, lab = src[i]; iid = src.item_id(i)
+    dest = Path(dest); idxs = _idxs(src, idxs); ids = _unique_ids(src, idxs)
+    _check_free([dest/'train', dest/'train_labels.csv'], overwrite)
+    (dest/'train').mkdir(parents=True, exist_ok=True); rows = []
+    for i, iid in zip(idxs, ids):
+        img, lab = src[i]
         Image.fromarray(img).save(dest/'train'/f'{iid}.tif'); rows.append((iid, lab))
     with open(dest/'train_labels.csv', 'w', newline='') as f: csv.writer(f).writerows([('id', 'label'), *rows])
     return dest
 
 def write_folder(src:Source, dest, # root of the ImageFolder tree
-                 split:str='train', idxs=None, fmt:str='png') -> Path:
+                 split:str='train', idxs=None, fmt:str='png',
+                 overwrite:bool=False, # replace the split at `dest/split` (its old images are removed)
+                ) -> Path:
     "Write `src` as an ImageFolder split `dest/split/<label>/<id>.<fmt>` (png lossless, jpg lossy)."
     if fmt not in ('png', 'jpg', 'tif'): raise ValueError(f"fmt must be png, jpg or tif, got {fmt!r}")
-    dest = Path(dest)/split
-    for i in _idxs(src, idxs):
+    dest = Path(dest)/split; idxs = _idxs(src, idxs); ids = _unique_ids(src, idxs)
+    _check_free([dest], overwrite)
+    for i, iid in zip(idxs, ids):
         img, lab = src[i]; d = dest/str(lab); d.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(d/f'{src.item_id(i)}.{fmt}')
+        Image.fromarray(img).save(d/f'{iid}.{fmt}')
     return dest
 
 def convert(src_path, dest, # a data set of any layout, and where to write
             layout:str, # 'h5', 'kaggle' or 'folder'
             split:str=None, # split to read from a root with splits (and name to write)
-            limit:int=None, **kw) -> Path:
+            limit:int=None, # only the first `limit` items
+            overwrite:bool=False, # write into a non-empty destination
+            **kw) -> Path:
     "Convert a data set between the HDF5, Kaggle and ImageFolder layouts."
+    if layout not in ('h5', 'kaggle', 'folder'): raise ValueError(f"layout must be 'h5', 'kaggle' or 'folder', got {layout!r}")
     src = open_source(src_path, split=split)
     idxs = None if limit is None else np.arange(min(limit, len(src)))
-    if layout == 'h5': return write_h5(src, dest, split=split or 'valid', idxs=idxs, **kw)
-    if layout == 'kaggle': return write_kaggle(src, dest, idxs=idxs)
-    if layout == 'folder': return write_folder(src, dest, split=split or 'train', idxs=idxs, **kw)
-    raise ValueError(f"layout must be 'h5', 'kaggle' or 'folder', got {layout!r}")
+    if layout == 'h5': return write_h5(src, dest, split=split or 'valid', idxs=idxs, overwrite=overwrite, **kw)
+    if layout == 'kaggle': return write_kaggle(src, dest, idxs=idxs, overwrite=overwrite)
+    return write_folder(src, dest, split=split or 'train', idxs=idxs, overwrite=overwrite, **kw)
 
-# %% ../nbs/12_fetch.ipynb #438b03fa
+# %% ../nbs/12_fetch.ipynb #7342546d
 def split_report(meta:dict, # {split: path to a PCam *_meta.csv}, or {} for data without slide metadata
                  valid_pct:float=0.2, seed:int=0) -> dict:
     "Slides per split, slides shared between splits, and the slide leakage of a random split of the same patches."

@@ -265,7 +265,7 @@ def compare_encoders(encoders:dict, # name -> encoder (anything `embed` takes)
         lp = linear_probe(Ft, yt, Fv, yv, C=C)
         rows[name] = dict(dim=Ft.shape[1], n_train=len(Ft), n_valid=len(Fv), probe_acc=lp['acc'], probe_auc=lp['auc'],
                           knn_acc=knn_accuracy(Ft, yt, Fv, yv, k=k), **cluster_scores(Fv, yv, k=k),
-                          time_s=round(time.perf_counter() - t0, 1))
+                          time_s=round(time.perf_counter() - t0, 3))
     return pd.DataFrame.from_dict(rows, orient='index'), feats
 
 # %% ../nbs/50_probe.ipynb #a1a0885a
@@ -350,7 +350,7 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
         res = list(learn.recorder.values[-1])     # the end-of-training validation: train loss, valid loss, metrics
         rows.append(dict(init=name, epochs=epochs, steps=epochs*len(dls.train), train_loss=float(res[0]),
                          valid_loss=float(res[1]), accuracy=float(res[2]),
-                         auc=float(res[3]) if n_out == 2 else float('nan'), time_s=round(dt, 1)))
+                         auc=float(res[3]) if n_out == 2 else float('nan'), time_s=round(dt, 3)))
         learners[name] = learn
     tab = pd.DataFrame(rows).set_index('init')
     return (tab, learners) if return_learners else tab

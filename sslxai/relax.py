@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['MaskStream', 'relax_masks', 'RelaxStats', 'u_relax', 'RelaxResult', 'cosine_sim', 'relax', 'relax_reference',
-           'show_relax']
+           'RegionEncoder', 'show_relax']
 
 # %% ../nbs/60_relax.ipynb #390b9b3b
 def _pair(v, name):
@@ -243,7 +243,21 @@ def relax_reference(encoder:Callable, # x -> [N, D]
                 M2 = M2 + (s - R)*(s - Rp)*md
     return R.float(), (M2/Wt.clamp_min(1e-300)).float()
 
-# %% ../nbs/60_relax.ipynb #f78f7102
+# %% ../nbs/60_relax.ipynb #9bbebc61
+class RegionEncoder(nn.Module):
+    "A toy encoder with a known answer: its representation depends (almost) only on the pixels inside `win`."
+    def __init__(self, win:Tensor, # [H,W] window, 1 inside and 0 outside (H, W multiples of 4)
+                 d:int=64, # embedding size
+                 seed:int=0, # seed of the random projection
+                 bg:float=0.05, # weight of the pixels outside the window
+                ):
+        super().__init__(); gen = torch.Generator().manual_seed(seed)
+        w = F.avg_pool2d(win[None, None].float(), 4)[0, 0]*(1 - bg) + bg
+        self.register_buffer('win', w)
+        self.register_buffer('proj', torch.randn(3*w.numel(), d, generator=gen) / (3*w.sum())**0.5)
+    def forward(self, x): return torch.tanh((F.avg_pool2d(x, 4)*self.win).flatten(1) @ self.proj)
+
+# %% ../nbs/60_relax.ipynb #6a292555
 def show_relax(res:RelaxResult, # the output of `relax`
                gray:Tensor, # [N, H, W] grayscale images in [0,1] for the background (e.g. `sslxai.data.to_gray`)
                titles:list=None, # one title per image (row)

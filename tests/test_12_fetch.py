@@ -24,9 +24,27 @@ test_eq(served, [1000])                                          # resumed at by
 test_eq(gunzip(f).read_bytes(), payload)'''),
     (9, 'test', (), r'''test_fail(lambda: download('http://example.invalid/g.gz', tmp/'g.gz', md5='0'*32, opener=fake_opener),
           contains='MD5 mismatch')
+test_eq((tmp/'g.gz.part').exists(), False)                       # a damaged file is not kept for resuming
 test_fail(lambda: gunzip(tmp/'f.h5'), contains='not a .gz file')'''),
-    (10, 'import', (), r'''sslxai.fetch'''),
-    (12, 'test', (), r'''x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
+    (11, 'test', (), r'''class _Dropping(io.BytesIO):
+    "Serves `cut` bytes, then fails like a reset connection."
+    def __init__(self, data, cut): super().__init__(data); self.cut, self.status = cut, 206
+    def read(self, n=-1):
+        if self.tell() >= self.cut: raise ConnectionResetError('connection reset by peer')
+        return super().read(min(n, self.cut - self.tell()) if n > 0 else self.cut - self.tell())
+starts = []
+def flaky_opener(url, start=0):
+    starts.append(start)
+    return _Dropping(gz[start:], 100_000 if len(starts) < 3 else len(gz))   # two drops, then the rest
+f = download('http://example.invalid/d.gz', tmp/'d.gz', md5=hashlib.md5(gz).hexdigest(), opener=flaky_opener, wait=0)
+test_eq(starts, [0, 100_000, 200_000])
+test_eq(f.read_bytes(), gz)
+def dead_opener(url, start=0): return _Dropping(gz[start:], 1000)
+test_fail(lambda: download('http://example.invalid/e.gz', tmp/'e.gz', opener=dead_opener, retries=2, wait=0),
+          contains='failed after 2 retries')
+test_eq((tmp/'e.gz.part').stat().st_size, 3000)                   # kept: the next run resumes from here'''),
+    (12, 'import', (), r'''sslxai.fetch'''),
+    (14, 'test', (), r'''x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
 blobs = {}
 for k, arr in (('x', x), ('y', np.array([0, 1, 1, 0], np.uint8).reshape(4, 1, 1, 1))):
     b = io.BytesIO()
@@ -40,8 +58,8 @@ finally: PCAM_MD5.clear(); PCAM_MD5.update(_saved)
 src = open_source(tmp/'pcam')
 test_eq([p.name for p in got], ['camelyonpatch_level_2_split_valid_x.h5', 'camelyonpatch_level_2_split_valid_y.h5'])
 test_eq(src.get_batch(range(4))[0], x)'''),
-    (14, 'import', (), r'''sslxai.fetch'''),
-    (16, 'test', (), r'''h5 = open_source(data_path('pcam-h5'))
+    (16, 'import', (), r'''sslxai.fetch'''),
+    (18, 'test', (), r'''h5 = open_source(data_path('pcam-h5'))
 sel = np.arange(0, len(h5), 16)                       # 64 of the 1,024 patches keeps this quick
 xs, ys = h5.get_batch(sel)
 k = open_source(write_kaggle(h5, tmp/'kaggle', idxs=sel))
@@ -49,27 +67,34 @@ order = np.argsort([k.item_id(i) for i in range(len(k))])
 test_eq(len(k), len(sel))
 kx, ky = k.get_batch(order)
 test_eq(kx, xs[np.argsort([h5.item_id(i) for i in sel])]); test_eq(ky, ys[np.argsort([h5.item_id(i) for i in sel])])'''),
-    (17, 'test', (), r'''fo = open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel))
+    (19, 'test', (), r'''fo = open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel))
 ids = {fo.item_id(i): fo[i] for i in range(len(fo))}
 for j, i in enumerate(sel):
     img, lab = ids[h5.item_id(i)]
     assert (img == xs[j]).all() and lab == ys[j], h5.item_id(i)
 test_eq(len(ids), len(sel))'''),
-    (18, 'test', (), r'''kag = open_source(data_path('kaggle-hcd-sample'))
+    (20, 'test', (), r'''kag = open_source(data_path('kaggle-hcd-sample'))
 back = open_source(convert(data_path('kaggle-hcd-sample'), tmp/'k2h', 'h5', split='train'))
 test_eq(back.get_batch(range(len(kag))), kag.get_batch(range(len(kag))))
 back'''),
-    (19, 'test', (), r'''test_fail(lambda: convert(data_path('kaggle-hcd-sample'), tmp/'x', 'zip'), contains="layout must be")'''),
-    (21, 'import', (), r'''sslxai.fetch'''),
-    (23, 'run', (), r'''for s, slides in (('train', ['a']*50 + ['b']*50), ('valid', ['c']*50)):
+    (21, 'test', (), r'''test_fail(lambda: convert(data_path('kaggle-hcd-sample'), tmp/'x', 'zip'), contains="layout must be")'''),
+    (23, 'test', (), r'''test_fail(lambda: write_kaggle(h5, tmp/'kaggle', idxs=sel[:2]), contains='already exists')
+test_fail(lambda: write_folder(h5, tmp/'folder', split='valid', idxs=sel[:2]), contains='already exists')
+test_fail(lambda: write_h5(kag, tmp/'k2h', split='train'), contains='already exists')
+test_eq(len(open_source(write_kaggle(h5, tmp/'kaggle', idxs=sel[:2], overwrite=True))), 2)
+test_eq(len(open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel[:3], overwrite=True))), 3)
+test_fail(lambda: write_kaggle(h5, tmp/'dup', idxs=[5, 5]), contains="share the id")
+test_eq((tmp/'dup'/'train').exists(), False)                         # checked before anything is written'''),
+    (25, 'import', (), r'''sslxai.fetch'''),
+    (27, 'run', (), r'''for s, slides in (('train', ['a']*50 + ['b']*50), ('valid', ['c']*50)):
     with open(tmp/f'{s}_meta.csv', 'w') as f: f.write('coord_y,coord_x,tumor_patch,center_tumor_patch,wsi\n' + ''.join(f'0,0,False,False,{w}\n' for w in slides))
 rep = split_report({'train': tmp/'train_meta.csv', 'valid': tmp/'valid_meta.csv'})
 rep'''),
-    (24, 'test', (), r'''test_eq(rep['shared_slides'], {'train&valid': 0})
+    (28, 'test', (), r'''test_eq(rep['shared_slides'], {'train&valid': 0})
 assert rep['random_split_valid_patches_with_train_slide'] > 0.9
 test_eq(split_report({})['slide_metadata'], False)
 test_fail(lambda: split_report({'train': tmp/'nope.csv'}), contains='missing meta file')'''),
-    (26, 'test', (), r'''import subprocess, sys
+    (30, 'test', (), r'''import subprocess, sys
 r = subprocess.run([sys.executable, '../data_scripts/convert.py', str(data_path('kaggle-hcd-sample')), str(tmp/'cli'),
                     '--layout', 'folder', '--split', 'train'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
@@ -84,16 +109,20 @@ def test_12_fetch_cell008(nbflags): nb.run_to(8, nbflags)
 
 def test_12_fetch_cell009(nbflags): nb.run_to(9, nbflags)
 
-def test_12_fetch_cell012(nbflags): nb.run_to(12, nbflags)
+def test_12_fetch_cell011(nbflags): nb.run_to(11, nbflags)
 
-def test_12_fetch_cell016(nbflags): nb.run_to(16, nbflags)
-
-def test_12_fetch_cell017(nbflags): nb.run_to(17, nbflags)
+def test_12_fetch_cell014(nbflags): nb.run_to(14, nbflags)
 
 def test_12_fetch_cell018(nbflags): nb.run_to(18, nbflags)
 
 def test_12_fetch_cell019(nbflags): nb.run_to(19, nbflags)
 
-def test_12_fetch_cell024(nbflags): nb.run_to(24, nbflags)
+def test_12_fetch_cell020(nbflags): nb.run_to(20, nbflags)
 
-def test_12_fetch_cell026(nbflags): nb.run_to(26, nbflags)
+def test_12_fetch_cell021(nbflags): nb.run_to(21, nbflags)
+
+def test_12_fetch_cell023(nbflags): nb.run_to(23, nbflags)
+
+def test_12_fetch_cell028(nbflags): nb.run_to(28, nbflags)
+
+def test_12_fetch_cell030(nbflags): nb.run_to(30, nbflags)

@@ -121,16 +121,8 @@ print(f"{len(rss)} encoder calls, resident memory {rss[8]:.0f} MiB after 8 calls
 test_eq(RelaxStats(1, (96, 96)).nbytes(), 8*96*96*(1 + 2*1))   # fixed size, independent of n_masks
 test_eq(rl.n_masks, 2048)
 assert growth < 24, growth'''),
-    (41, 'run', (), r'''class RegionEncoder(nn.Module):
-    "A representation that depends (almost) only on the pixels inside `win` [H,W] (1 inside, 0 outside)."
-    def __init__(self, win, d=64, seed=0, bg=0.05):
-        super().__init__(); gen = torch.Generator().manual_seed(seed)
-        w = F.avg_pool2d(win[None, None].float(), 4)[0, 0]*(1 - bg) + bg
-        self.register_buffer('win', w)
-        self.register_buffer('proj', torch.randn(3*w.numel(), d, generator=gen) / (3*w.sum())**0.5)
-    def forward(self, x): return torch.tanh((F.avg_pool2d(x, 4)*self.win).flatten(1) @ self.proj)
-
-def square(y, x, s, H=96):
+    (41, 'import', (), r'''sslxai.relax'''),
+    (42, 'run', (), r'''def square(y, x, s, H=96):
     w = torch.zeros(H, H); w[y:y+s, x:x+s] = 1; return w
 
 def topk_share(imp, win):
@@ -157,7 +149,7 @@ def grid_study(xb, grids=(3, 6, 12), sizes=(16, 32), n_cases=2, n_masks=128, see
             r = relax(RegionEncoder(w, seed=j), xb, n_masks=n_masks, mask_bs=128, grid=gsz, seed=1)
             out.setdefault((gsz, s), []).extend(topk_share(r.importance[i], w) for i in range(len(xb)))
     return {k: float(np.mean(v)) for k, v in out.items()}'''),
-    (43, 'test', (), r'''xb = load_patches()
+    (44, 'test', (), r'''xb = load_patches()
 t0 = time.perf_counter()
 gs = grid_study(xb)
 print(f"{time.perf_counter()-t0:.1f} s")
@@ -166,15 +158,15 @@ for gsz in (3, 6, 12): print(f'{gsz:4d}  ' + '  '.join(f'{gs[gsz, s]:12.2f}' for
 for sz in (16, 32):   # 6 cells are never far from the best grid, and far above chance
     assert gs[6, sz] >= max(gs[g, sz] for g in (3, 6, 12)) - 0.05 and gs[6, sz] > 2*sz**2/96**2, gs
 assert gs[12, 32] < gs[6, 32], gs   # cells of 8 px lose on a 32 px region'''),
-    (46, 'import', (), r'''sslxai.relax'''),
-    (48, 'test', (), r'''win = square(40, 20, 16)
+    (47, 'import', (), r'''sslxai.relax'''),
+    (49, 'test', (), r'''win = square(40, 20, 16)
 rr = relax(RegionEncoder(win), xb[:2], n_masks=256, mask_bs=128)
 gray = ((xb[:2] - xb[:2].amin((1, 2, 3), keepdim=True)) / (xb[:2].amax((1, 2, 3), keepdim=True) - xb[:2].amin((1, 2, 3), keepdim=True))).mean(1)
 fig = show_relax(rr, gray, titles=['tumour (1)', 'normal (0)'])
 for a in fig.axes: a.add_patch(plt.Rectangle((19.5, 39.5), 16, 16, fill=False, ec='w', lw=1))
 test_fig_exists(fig)
 test_eq([topk_share(rr.importance[i], win) > 0.5 for i in range(2)], [True, True])'''),
-    (50, 'test', ('cuda',), r'''#| cuda
+    (51, 'test', ('cuda',), r'''#| cuda
 if torch.cuda.is_available():   # `--flags cuda` on a GPU machine; a no-op when the notebook is built on a CPU
     xc, encc = xs.cuda(), copy.deepcopy(enc).cuda()
     rc = relax(encc, xc, masks=[m.cuda() for m in mb])
@@ -182,7 +174,7 @@ if torch.cuda.is_available():   # `--flags cuda` on a GPU machine; a no-op when 
     test_close(rc.importance.cpu(), R_ref, eps=1e-3)   # cuDNN may use TF32 convolutions
     rcs = relax(encc, xc, n_masks=64, seed=3)
     test_eq(relax(encc, xc, n_masks=64, seed=3).importance, rcs.importance)'''),
-    (52, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
+    (53, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
 test_eq(rc.importance.device.type, 'cpu')
 test_close(rc.importance, R_ref, eps=1e-4)'''),
 ]
@@ -210,11 +202,11 @@ def test_60_relax_cell037(nbflags): nb.run_to(37, nbflags)
 
 def test_60_relax_cell039(nbflags): nb.run_to(39, nbflags)
 
-def test_60_relax_cell043(nbflags): nb.run_to(43, nbflags)
+def test_60_relax_cell044(nbflags): nb.run_to(44, nbflags)
 
-def test_60_relax_cell048(nbflags): nb.run_to(48, nbflags)
+def test_60_relax_cell049(nbflags): nb.run_to(49, nbflags)
 
 @pytest.mark.cuda
-def test_60_relax_cell050(nbflags): nb.run_to(50, nbflags)
+def test_60_relax_cell051(nbflags): nb.run_to(51, nbflags)
 
-def test_60_relax_cell052(nbflags): nb.run_to(52, nbflags)
+def test_60_relax_cell053(nbflags): nb.run_to(53, nbflags)

@@ -14,8 +14,14 @@ import subprocess'''),
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'no-such-command'], capture_output=True, text=True)
 test_eq(r.returncode, 1)
 assert "unknown command 'no-such-command'" in r.stderr'''),
-    (12, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
-    (14, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
+    (12, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate', '--model', 'no_such_model.pth', '--data', '.'],
+                   capture_output=True, text=True)
+test_eq(r.returncode, 1)
+assert r.stderr.startswith('sslxai evaluate: error:'), r.stderr
+assert 'no_such_model.pth' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+print(r.stderr)'''),
+    (14, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
+    (16, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
 assert 'evaluate-explanations' in r.stdout'''),
 ]
@@ -26,3 +32,5 @@ def test_90_cli_cell010(nbflags): nb.run_to(10, nbflags)
 def test_90_cli_cell012(nbflags): nb.run_to(12, nbflags)
 
 def test_90_cli_cell014(nbflags): nb.run_to(14, nbflags)
+
+def test_90_cli_cell016(nbflags): nb.run_to(16, nbflags)
