@@ -33,8 +33,8 @@ def command(name:str, # a subcommand, e.g. 'train'
         return getattr(importlib.import_module(mod), fn)
 
 def main(argv:list=None, # arguments after the program name; sys.argv[1:] by default
-        ):
-    "Entry point of the `sslxai` console script."
+        ) -> None:
+    "Entry point of the `sslxai` console script: exit status 0 on success (a command's return value is for Python callers)."
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return
     try: f = command(argv[0])
@@ -43,11 +43,11 @@ def main(argv:list=None, # arguments after the program name; sys.argv[1:] by def
     p = anno_parser(f, prog=f"sslxai {argv[0]}")
     args = vars(p.parse_args(argv[1:]))
     args.pop('pdb', None); args.pop('xtra', None)
-    try: return f(**args)
+    try: f(**args)        # not returned: the console script does sys.exit(main()), and a dict there means status 1
     except (ValueError, OSError) as e:     # bad input (DataError, ModelFileError, a missing file): one clear line
         if os.environ.get('SSLXAI_DEBUG'): raise
         sys.exit(f"sslxai {argv[0]}: error: {e}\n(set SSLXAI_DEBUG=1 for the traceback)")
 
 # %% ../nbs/90_cli.ipynb #d6b94ff3
 import builtins
-if __name__ == '__main__' and not getattr(builtins, '__IPYTHON__', False): main()
+if __name__ == '__main__' and not getattr(builtins, '__IPYTHON__', False): sys.exit(main())

@@ -134,7 +134,7 @@ test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_pat
           contains="no split 'test'")
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('kaggle-hcd-sample')), split='valid', progress=False),
           contains='has no splits')'''),
-    (51, 'run', (), r'''cmd = [sys.executable, '-m', 'sslxai.cli', 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
+    (51, 'run', (), r'''cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
