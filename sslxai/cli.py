@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #85026b83
 from __future__ import annotations
-import importlib, os, sys, warnings
+import importlib, os, sys
 from fastcore.script import anno_parser
 
 # %% auto #0
@@ -28,9 +28,7 @@ def command(name:str, # a subcommand, e.g. 'train'
     "The function behind subcommand `name`."
     if name not in COMMANDS: raise ValueError(f"sslxai: unknown command {name!r}\n\n{_usage()}")
     mod, fn = COMMANDS[name]
-    with warnings.catch_warnings():   # fastai 2.8.7's layers.py uses torch.jit.script, which torch 2.14 deprecates: not the user's concern
-        warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
-        return getattr(importlib.import_module(mod), fn)
+    return getattr(importlib.import_module(mod), fn)
 
 def main(argv:list=None, # arguments after the program name; sys.argv[1:] by default
         ) -> None:

@@ -14,9 +14,13 @@ from torchvision.models import DenseNet
 __all__ = ['FULL', 'data_root', 'data_path', 'has_real_data', 'set_seed', 'default_device', 'tiny_densenet']
 
 # %% ../nbs/00_core.ipynb #f71a794b
-FULL = os.environ.get('SSLXAI_FULL', '0').strip().lower() in ('1', 'true', 'yes')
+import warnings
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% ../nbs/00_core.ipynb #89cd7370
+FULL = os.environ.get('SSLXAI_FULL', '0').strip().lower() in ('1', 'true', 'yes')
+
+# %% ../nbs/00_core.ipynb #43853bd5
 _ENV = 'SSLXAI_DATA'
 
 def _default_root() -> Path:
@@ -37,7 +41,7 @@ def data_root() -> Path:
                                 f"(on the course machines: ../shared/data beside your checkout).")
     return root.resolve()
 
-# %% ../nbs/00_core.ipynb #29d8946e
+# %% ../nbs/00_core.ipynb #982b3ffc
 def data_path(*parts:str, # path parts below the data root, e.g. 'pcam-subset', 'valid'
              ) -> Path:
     "A path inside the real-data folder, which must exist."
@@ -47,13 +51,13 @@ def data_path(*parts:str, # path parts below the data root, e.g. 'pcam-subset', 
                                 f"The real-data tests need it; see the data README.")
     return p
 
-# %% ../nbs/00_core.ipynb #982b3ffc
+# %% ../nbs/00_core.ipynb #82f9dea8
 def has_real_data() -> bool:
     "Whether the real data is available. False only when `SSLXAI_DATA` is unset and the default is missing."
     if os.environ.get(_ENV): data_root(); return True   # set: missing is an error, never a silent fallback
     return _default_root().is_dir()
 
-# %% ../nbs/00_core.ipynb #97ed5036
+# %% ../nbs/00_core.ipynb #6789e29c
 def set_seed(seed:int=0, # the seed for python, numpy and torch (all devices)
             ):
     "Seed python, numpy and torch so that a run can be repeated."
@@ -63,7 +67,7 @@ def default_device() -> torch.device:
     "CUDA when there is a GPU, else the CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-# %% ../nbs/00_core.ipynb #6789e29c
+# %% ../nbs/00_core.ipynb #7bd6fe02
 def tiny_densenet(n_out:int=2, # number of outputs of the classifier
                   growth_rate:int=8, # channels added by each dense layer
                   block_config:tuple=(2,2,2,2), # dense layers per block (DenseNet169: (6,12,32,32))

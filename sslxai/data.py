@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_data.ipynb #22a6e6e2
 from __future__ import annotations
+import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
 import csv, hashlib, math, os, re, shutil, warnings
 from pathlib import Path
 import numpy as np

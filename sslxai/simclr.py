@@ -4,6 +4,7 @@
 
 # %% ../nbs/45_simclr.ipynb #311873fd
 from __future__ import annotations
+import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
 from collections import OrderedDict
 import torch
 import torch.nn as nn

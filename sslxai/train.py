@@ -4,6 +4,7 @@
 
 # %% ../nbs/20_train.ipynb #a8aaae36
 from __future__ import annotations
+import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
 import math, pickle, re, sys, time, warnings, zipfile
 from pathlib import Path
 import numpy as np

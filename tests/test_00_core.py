@@ -7,30 +7,37 @@ CELLS = [
     (2, 'import', (), r'''sslxai.core'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close'''),
     (5, 'import', (), r'''sslxai.core'''),
-    (6, 'run', (), r'''FULL'''),
+    (6, 'test', (), r'''import subprocess, sys
+r = subprocess.run([sys.executable, '-c', 'import sslxai.core, fastai.learner'], capture_output=True, text=True)
+test_eq((r.returncode, 'jit.script' in r.stderr), (0, False))
+w = subprocess.run([sys.executable, '-W', 'always', '-c', 'import warnings, sslxai.core; warnings.warn("other", FutureWarning)'],
+                   capture_output=True, text=True)
+assert 'FutureWarning: other' in w.stderr, w.stderr      # other warnings still show'''),
     (8, 'import', (), r'''sslxai.core'''),
-    (10, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
-    (12, 'test', (), r'''_old = os.environ.get(_ENV)
+    (9, 'run', (), r'''FULL'''),
+    (11, 'import', (), r'''sslxai.core'''),
+    (13, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
+    (15, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(data_root, contains='SSLXAI_DATA=')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (13, 'import', (), r'''sslxai.core'''),
-    (14, 'run', (), r'''data_path('pcam-h5')'''),
-    (15, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
     (16, 'import', (), r'''sslxai.core'''),
-    (18, 'run', (), r'''has_real_data()'''),
-    (19, 'test', (), r'''_old = os.environ.get(_ENV)
+    (17, 'run', (), r'''data_path('pcam-h5')'''),
+    (18, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
+    (19, 'import', (), r'''sslxai.core'''),
+    (21, 'run', (), r'''has_real_data()'''),
+    (22, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(has_real_data, contains='not a folder')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (21, 'import', (), r'''sslxai.core'''),
-    (22, 'test', (), r'''set_seed(1); a = torch.rand(3)
+    (24, 'import', (), r'''sslxai.core'''),
+    (25, 'test', (), r'''set_seed(1); a = torch.rand(3)
 set_seed(1); test_eq(torch.rand(3), a)
 default_device()'''),
-    (24, 'import', (), r'''sslxai.core'''),
-    (25, 'test', (), r'''m = tiny_densenet()
+    (27, 'import', (), r'''sslxai.core'''),
+    (28, 'test', (), r'''m = tiny_densenet()
 x = torch.randn(2, 3, 96, 96)
 test_eq(m(x).shape, (2, 2))
 test_eq(m.features(x).shape[-2:], (3, 3))    # the same 3x3 last-block map as DenseNet169 at 96 px
@@ -38,12 +45,14 @@ f"{sum(p.numel() for p in m.parameters()):,} parameters"'''),
 ]
 nb = NbRunner('nbs/00_core.ipynb', CELLS)
 
-def test_00_core_cell012(nbflags): nb.run_to(12, nbflags)
+def test_00_core_cell006(nbflags): nb.run_to(6, nbflags)
 
 def test_00_core_cell015(nbflags): nb.run_to(15, nbflags)
 
-def test_00_core_cell019(nbflags): nb.run_to(19, nbflags)
+def test_00_core_cell018(nbflags): nb.run_to(18, nbflags)
 
 def test_00_core_cell022(nbflags): nb.run_to(22, nbflags)
 
 def test_00_core_cell025(nbflags): nb.run_to(25, nbflags)
+
+def test_00_core_cell028(nbflags): nb.run_to(28, nbflags)

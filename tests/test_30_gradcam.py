@@ -4,21 +4,19 @@ from sslxai.devtools import NbRunner
 
 CELLS = [
     (0, 'run', (), r'''#| default_exp gradcam'''),
-    (3, 'run', (), r'''import warnings
-warnings.filterwarnings('ignore', message='.*torch.jit.script.* is deprecated')     # noise from an upstream import'''),
-    (4, 'import', (), r'''sslxai.gradcam'''),
-    (5, 'run', (), r'''import gc, time, tracemalloc, copy
+    (3, 'import', (), r'''sslxai.gradcam'''),
+    (4, 'run', (), r'''import gc, time, tracemalloc, copy, warnings
 import matplotlib.pyplot as plt
 import torchvision
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 from sslxai.core import tiny_densenet, set_seed, default_device, has_real_data, data_path'''),
-    (7, 'import', (), r'''sslxai.gradcam'''),
-    (8, 'test', (), r'''m = tiny_densenet()
+    (6, 'import', (), r'''sslxai.gradcam'''),
+    (7, 'test', (), r'''m = tiny_densenet()
 test_eq(module_name(m, _resolve(m, 'features.norm5')), 'features.norm5')
 test_fail(lambda: _resolve(m, 'features.norm6'), contains="No layer named 'features.norm6'")
 test_fail(lambda: module_name(m, nn.Conv2d(3, 3, 1)), contains='not a module')'''),
-    (10, 'import', (), r'''sslxai.gradcam'''),
-    (12, 'run', (), r'''from fastai.vision.all import create_vision_model, resnet18, densenet121, Learner, DataLoaders, TfmdDL
+    (9, 'import', (), r'''sslxai.gradcam'''),
+    (11, 'run', (), r'''from fastai.vision.all import create_vision_model, resnet18, densenet121, Learner, DataLoaders, TfmdDL
 found = {}
 for name, mk in [('tiny_densenet', lambda: tiny_densenet()),
                  ('torchvision resnet18', lambda: torchvision.models.resnet18()),
@@ -27,9 +25,9 @@ for name, mk in [('tiny_densenet', lambda: tiny_densenet()),
                  ('fastai densenet121', lambda: create_vision_model(densenet121, 2, pretrained=False))]:
     mdl = mk(); found[name] = module_name(mdl, find_target_layer(mdl))
 found'''),
-    (13, 'test', (), r'''test_eq(found, {'tiny_densenet': 'features.norm5', 'torchvision resnet18': 'layer4.1',
+    (12, 'test', (), r'''test_eq(found, {'tiny_densenet': 'features.norm5', 'torchvision resnet18': 'layer4.1',
                 'torchvision efficientnet_b0': 'features.8.2', 'fastai resnet18': '0.7.1', 'fastai densenet121': '0.0.norm5'})'''),
-    (15, 'test', (), r'''import pandas as pd
+    (14, 'test', (), r'''import pandas as pd
 _ds = [(torch.randn(3, 32, 32), 0) for _ in range(4)]
 learn = Learner(DataLoaders(TfmdDL(_ds, bs=2), TfmdDL(_ds, bs=2)), tiny_densenet(), loss_func=nn.CrossEntropyLoss())
 test_eq(module_name(learn, find_target_layer(learn)), 'features.norm5')
@@ -37,9 +35,9 @@ rank = pd.DataFrame({'layer': ['features.no_such_layer', 'features.denseblock3',
 test_eq(module_name(learn, find_target_layer(learn, ranking=rank)), 'features.denseblock3')
 test_eq(module_name(learn, find_target_layer(learn, ranking=['features.denseblock2'])), 'features.denseblock2')
 test_fail(lambda: find_target_layer(learn, ranking=['nope']), contains='None of the 1 ranked layers')'''),
-    (17, 'import', (), r'''sslxai.gradcam'''),
-    (19, 'import', (), r'''sslxai.gradcam'''),
-    (20, 'test', (), r'''lg = torch.tensor([[1., 3.], [2., -1.], [0., 5.]])
+    (16, 'import', (), r'''sslxai.gradcam'''),
+    (18, 'import', (), r'''sslxai.gradcam'''),
+    (19, 'test', (), r'''lg = torch.tensor([[1., 3.], [2., -1.], [0., 5.]])
 test_eq(ClassTarget(1)(lg), torch.tensor([3., -1., 5.]))
 test_eq(ClassTarget([0, 1, 0])(lg), torch.tensor([1., -1., 0.]))
 test_eq(_predicted(lg), torch.tensor([3., 2., 5.]))
@@ -48,26 +46,26 @@ test_fail(lambda: ClassTarget([0, 1])(lg), contains='Got 2 targets for a batch o
 test_fail(lambda: ClassTarget(2)(lg), contains='out of range')
 test_fail(lambda: ClassTarget(1)(torch.zeros(3, 1)), contains='single-logit')
 test_fail(lambda: _as_target('cat'), contains='targets must be')'''),
+    (21, 'import', (), r'''sslxai.gradcam'''),
     (22, 'import', (), r'''sslxai.gradcam'''),
-    (23, 'import', (), r'''sslxai.gradcam'''),
-    (25, 'run', (), r'''set_seed(0)
+    (24, 'run', (), r'''set_seed(0)
 m, x = tiny_densenet().eval(), torch.randn(5, 3, 96, 96)
 with GradCAM(m) as cam: maps = cam(x)
 maps.shape, module_name(m, cam.layer), maps[0]'''),
-    (26, 'test', (), r'''for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
+    (25, 'test', (), r'''for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
     with C(m, 'features.denseblock3') as cam: mp = cam(x, targets=1)
     test_eq(mp.shape, (5, 6, 6)); assert (mp >= 0).all() and mp.sum() > 0
 test_fail(lambda: cam(x), contains='inside `with')    # outside the `with` there is no hook
 with GradCAM(learn) as cam: test_eq(cam(torch.randn(2, 3, 64, 64)).shape, (2, 2, 2))   # a Learner works like its model'''),
-    (28, 'import', (), r'''sslxai.gradcam'''),
-    (29, 'run', (), r'''up = normalize(upsample(maps, 96))
+    (27, 'import', (), r'''sslxai.gradcam'''),
+    (28, 'run', (), r'''up = normalize(upsample(maps, 96))
 up.shape, up.amin((1, 2)), up.amax((1, 2))'''),
-    (30, 'test', (), r'''test_eq(up.shape, (5, 96, 96))
+    (29, 'test', (), r'''test_eq(up.shape, (5, 96, 96))
 test_close(up.amin((1, 2)), 0); test_close(up.amax((1, 2)), 1)
 test_eq(normalize(torch.full((2, 3, 3), 7.)), torch.zeros(2, 3, 3))     # constant map: zeros, no NaN
 test_eq(normalize(torch.zeros(3, 3)), torch.zeros(3, 3))
 test_eq(upsample(torch.ones(4, 4), (8, 6)).shape, (8, 6))'''),
-    (32, 'test', (), r'''def cam_view(d:torchvision.models.DenseNet) -> nn.Sequential:
+    (31, 'test', (), r'''def cam_view(d:torchvision.models.DenseNet) -> nn.Sequential:
     "The same computation as `d.forward`, with the post-ReLU features as a module (`'1'`)."
     return nn.Sequential(d.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), d.classifier)
 
@@ -81,7 +79,7 @@ with torch.no_grad():
 h_, w_ = feats.shape[-2:]
 test_close(gc_maps, cam_maps/(h_*w_), eps=1e-6)
 (gc_maps - cam_maps/(h_*w_)).abs().max()'''),
-    (34, 'test', (), r'''def naive(x, targets, layer_fn, head_fn):
+    (33, 'test', (), r'''def naive(x, targets, layer_fn, head_fn):
     "Reference: A = layer_fn(x) as a leaf, score = head_fn(A)[targets], plain autograd."
     A = layer_fn(x).detach().requires_grad_()
     s = head_fn(A)[torch.arange(len(x)), targets]
@@ -97,7 +95,7 @@ for C in (GradCAM, HiResCAM, LayerCAM):
         test_close(cam(x, tg), ref[C.__name__], eps=1e-6)
         test_eq(cam.activations, A_pre)          # pre-ReLU: stored before the in-place ReLU
 assert A_pre.min() < 0                           # ...and it really has negative values'''),
-    (35, 'run', (), r'''import pytorch_grad_cam as pgc
+    (34, 'run', (), r'''import pytorch_grad_cam as pgc
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 def pgc_norm(mp):
     "pytorch-grad-cam's `scale_cam_image` without resizing: (m - min) / (1e-7 + max - min)."
@@ -111,9 +109,9 @@ for C, P in [(GradCAM, pgc.GradCAM), (HiResCAM, pgc.HiResCAM), (LayerCAM, pgc.La
     hybrid = as_pgc(C.__new__(C).weigh(F.relu(A_pre), G_pre).clamp_min(0))
     rows.append(dict(method=C.__name__, vs_sslxai=(theirs - ours).abs().max().item(), vs_hybrid=(theirs - hybrid).abs().max().item()))
 pgc_cpu = pd.DataFrame(rows).set_index('method'); pgc_cpu'''),
-    (36, 'test', (), r'''test_close(pgc_cpu.vs_hybrid.max(), 0, eps=2e-3)     # pytorch-grad-cam on the CPU: post-ReLU A with pre-ReLU G
+    (35, 'test', (), r'''test_close(pgc_cpu.vs_hybrid.max(), 0, eps=2e-3)     # pytorch-grad-cam on the CPU: post-ReLU A with pre-ReLU G
 assert pgc_cpu.loc['GradCAM', 'vs_sslxai'] > 1e-2     # ...which is not what it computes on a GPU, nor what sslxai computes'''),
-    (38, 'test', (), r'''m.zero_grad(set_to_none=True)          # pytorch-grad-cam, above, left parameter gradients behind
+    (37, 'test', (), r'''m.zero_grad(set_to_none=True)          # pytorch-grad-cam, above, left parameter gradients behind
 mf = copy.deepcopy(m).requires_grad_(False)
 with GradCAM(m) as cam: ref_maps = cam(x)
 with torch.no_grad():
@@ -125,14 +123,14 @@ with torch.inference_mode():
 test_close(frozen_maps, ref_maps, eps=1e-6); test_close(inf_maps, ref_maps, eps=1e-6)
 assert frozen_maps.sum() > 0
 assert all(p.grad is None for p in m.parameters()) and all(p.grad is None for p in mf.parameters())'''),
-    (40, 'test', (), r'''seen = {}
+    (39, 'test', (), r'''seen = {}
 rec = lambda n: (lambda mod, i, o: seen.__setitem__(n, torch.is_grad_enabled()))
 hs = [mod.register_forward_hook(rec(n)) for n, mod in m.named_modules() if n in ('features.denseblock2', 'features.denseblock3',
                                                                               'features.denseblock4', 'classifier')]
 with GradCAM(m, 'features.denseblock3') as cam: cam(x)
 for hk in hs: hk.remove()
 test_eq(seen, {'features.denseblock2': False, 'features.denseblock3': False, 'features.denseblock4': True, 'classifier': True})'''),
-    (42, 'test', (), r'''set_seed(1)
+    (41, 'test', (), r'''set_seed(1)
 xb = torch.randn(7, 3, 96, 96)
 for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
     with C(m, 'features.denseblock4') as cam:
@@ -141,7 +139,7 @@ for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
         test_eq(cam(xb[:0]).shape, (0, 3, 3)); test_eq(cam(xb[0]).shape, (1, 3, 3))
     test_close(alone, batch, eps=1e-5)
 (alone - batch).abs().max()'''),
-    (44, 'test', (), r'''with GradCAM(m) as cam:
+    (43, 'test', (), r'''with GradCAM(m) as cam:
     test_close(cam(xb, targets=1), cam(xb, targets=[1]*7), eps=1e-7)
     test_ne(cam(xb, targets=0), cam(xb, targets=1))
     test_fail(lambda: cam(xb, targets=[0, 1]), contains='Got 2 targets for a batch of 7')
@@ -152,7 +150,7 @@ with GradCAM(single) as cam:
     test_fail(lambda: cam(xb, targets=1), contains='single-logit')
     pos, pred = cam(xb, targets=lambda o: o[:, 0]), cam(xb)
     test_eq(pred.shape, (7, 3, 3)); assert pos.sum() > 0'''),
-    (46, 'test', (), r'''def agree(model, x, device, layers=('features.norm5', 'features.denseblock4', 'features.denseblock3')):
+    (45, 'test', (), r'''def agree(model, x, device, layers=('features.norm5', 'features.denseblock4', 'features.denseblock3')):
     "Largest difference of normalised maps between `device` and the CPU, over methods and layers."
     md = copy.deepcopy(model).to(device)
     worst = 0.
@@ -164,11 +162,11 @@ with GradCAM(single) as cam:
     return worst
 
 test_close(agree(m, xb, default_device()), 0, eps=1e-4)'''),
-    (47, 'test', ('cuda',), r'''#| cuda
+    (46, 'test', ('cuda',), r'''#| cuda
 if torch.cuda.is_available():     # nbtool executes every cell; the test runs where there is a GPU (`--flags cuda`)
     d169 = torchvision.models.densenet169().eval()
     test_close(agree(d169, torch.randn(8, 3, 96, 96), torch.device('cuda')), 0, eps=2e-3)'''),
-    (49, 'run', (), r'''set_seed(0)
+    (48, 'run', (), r'''set_seed(0)
 small = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1),
                       nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
 xs, bad = torch.randn(4, 3, 8, 8), torch.randn(4, 5, 8, 8)
@@ -200,12 +198,12 @@ for i in range(800, 1000): one_call(i)
 gc.collect(); s1 = tracemalloc.take_snapshot(); tracemalloc.stop()
 growth = sum(st.size_diff for st in s1.compare_to(s0, 'filename'))
 hooks_left(small), n1 - n0, t1 - t0, growth'''),
-    (50, 'test', (), r'''test_eq(hooks_left(small), 0)
+    (49, 'test', (), r'''test_eq(hooks_left(small), 0)
 assert torch.is_grad_enabled() and small.training     # grad mode and train mode restored
 assert n1 - n0 < 100, f"{n1 - n0} more Python objects after 600 more calls"
 assert t1 - t0 <= 0, f"{t1 - t0} more live tensors after 600 more calls"
 assert growth < 100_000, f"traced memory grew by {growth} bytes"'''),
-    (52, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
+    (51, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
     "Noise images (normalised: mean 0); class 1 has a red disc at a random place. Returns x [n,3,size,size], y [n], mask [n,size,size]."
     g = torch.Generator().manual_seed(seed)
     x = 0.15*F.interpolate(torch.randn(n, 3, size//4, size//4, generator=g), scale_factor=4, mode='nearest')  # 4x4 px blocks
@@ -226,7 +224,7 @@ net.eval()
 xv, yv, mv = discs(48, seed=1)
 with torch.no_grad(): acc = (net(xv).argmax(1) == yv).float().mean().item()
 acc'''),
-    (53, 'run', (), r'''def in_out(maps, mask):
+    (52, 'run', (), r'''def in_out(maps, mask):
     "Mean normalised map on the mask / off the mask, per image."
     up = normalize(upsample(maps, mask.shape[-1]))
     return (up*mask).sum((1, 2))/mask.sum((1, 2)) / ((up*~mask).sum((1, 2))/(~mask).sum((1, 2))).clamp_min(1e-6)
@@ -238,21 +236,21 @@ for l in ('features.norm5', 'features.denseblock3', 'features.transition3.conv',
         with C(net, l) as cam: mp = cam(xv[pos], targets=1)
         res[(l, f"{mp.shape[-2]}x{mp.shape[-1]}", C.__name__)] = in_out(mp, mv[pos]).median().item()
 ratios = pd.Series(res).unstack().round(2); ratios'''),
-    (54, 'test', (), r'''assert acc > 0.9
+    (53, 'test', (), r'''assert acc > 0.9
 assert (ratios.loc['features.norm5'].values > 1.3).all()
 assert ratios.loc['features.denseblock3', 'HiResCAM'].item() > 1.3 and ratios.loc['features.denseblock3', 'LayerCAM'].item() > 1.3'''),
-    (57, 'import', (), r'''sslxai.gradcam'''),
-    (59, 'run', (), r'''sel = torch.cat([torch.where(yv == 1)[0][:3], torch.where(yv == 0)[0][:1]])
+    (56, 'import', (), r'''sslxai.gradcam'''),
+    (58, 'run', (), r'''sel = torch.cat([torch.where(yv == 1)[0][:3], torch.where(yv == 0)[0][:1]])
 dstats = ([0.4]*3, [0.4]*3)      # the disc images are mean-0 tensors: show them as if normalised with these stats
 with GradCAM(net) as cam:
     mp = cam(xv[sel]); pr = cam.output.softmax(1)
 fig = show_cam(xv[sel], mp, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
-    (60, 'test', (), r'''test_fig_exists(fig.axes[0])
+    (59, 'test', (), r'''test_fig_exists(fig.axes[0])
 test_eq(len(fig.axes), 12)'''),
-    (61, 'run', (), r'''with HiResCAM(net, 'features.denseblock3') as cam:
+    (60, 'run', (), r'''with HiResCAM(net, 'features.denseblock3') as cam:
     mp3 = cam(xv[sel]); pr = cam.output.softmax(1)
 fig = show_cam(xv[sel], mp3, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
-    (62, 'test', (), r'''test_fig_exists(fig.axes[2])
+    (61, 'test', (), r'''test_fig_exists(fig.axes[2])
 test_fail(lambda: show_cam(xv[:2], mp3[:2]), contains='stats=(mean, std)')    # normalised tensors need their stats
 test_fail(lambda: show_cam(xv[sel], mp3[:2], stats=dstats), contains='4 images but 2 maps')
 u8 = ((xv[sel[0]]*0.4 + 0.4).clamp(0, 1).permute(1, 2, 0)*255).byte().numpy()
@@ -261,7 +259,7 @@ fig_n = show_cam(torch.from_numpy(u8).permute(2, 0, 1).float()/255, mp3[0])     
 test_fig_exists(fig_u.axes[0])
 test_eq(len(fig_u.axes), 3); test_eq(fig_u.axes[0].images[0].get_array(), fig_n.axes[0].images[0].get_array())
 plt.close(fig_n); plt.close(fig_u)'''),
-    (64, 'run', (), r'''from PIL import Image
+    (63, 'run', (), r'''from PIL import Image
 if has_real_data():
     files = [sorted(data_path('pcam-subset', 'valid', c).glob('*.jpg'))[k] for c in ('1', '0') for k in (0, 1)]
     patches, plabels = np.stack([np.asarray(Image.open(f).convert('RGB')) for f in files]), [1, 1, 0, 0]
@@ -277,9 +275,9 @@ for l in ('features.denseblock3', 'features.transition3.conv', 'features.transit
     with GradCAM(d169, l) as cam: sizes[l] = tuple(cam(xp, targets=1).shape[-2:])
 with HiResCAM(d169, 'features.denseblock3') as cam: m3 = cam(xp, targets=1)
 sizes'''),
-    (65, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
+    (64, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
                 'features.transition3': (3, 3)})'''),
-    (66, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=40)
+    (65, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=40)
 for i in range(4):
     for r, (mp, nm) in enumerate([(m5, 'norm5 3x3'), (m3, 'denseblock3 6x6')]):
         ax = axs[r, i]; ax.imshow(_gray(patches[i]/255.), cmap='gray')
@@ -289,8 +287,8 @@ for i in range(4):
         ax.add_patch(plt.Rectangle((32, 32), 32, 32, fill=False, ec='lime', lw=1))
         ax.set_title(f"{nm}, label {plabels[i]}", fontsize=8); ax.axis('off')
 fig.suptitle('DenseNet169 (random weights), 96 px: grid of one map cell; green = PCam centre 32x32', fontsize=9); plt.tight_layout()'''),
-    (68, 'import', (), r'''sslxai.gradcam'''),
-    (70, 'run', (), r'''set_seed(0)
+    (67, 'import', (), r'''sslxai.gradcam'''),
+    (69, 'run', (), r'''set_seed(0)
 enc = tiny_densenet(); enc.classifier = nn.Identity(); enc.eval()
 x1 = xv[:6]; x2 = x1.flip(-1) + 0.05*torch.randn_like(x1)
 bank = torch.randn(16, 3, 96, 96)
@@ -299,12 +297,12 @@ with GradCAM(enc, 'features.norm5') as cam:
     sim_maps = cam(x1, SimilarityTarget(z2)); sims = cam.scores
     nce_maps = cam(x1, InfoNCETarget(z2, zneg, temp=0.1)); nce = cam.scores
 sims, nce'''),
-    (72, 'test', (), r'''test_close(sims, F.cosine_similarity(z1, z2), eps=1e-5)
+    (71, 'test', (), r'''test_close(sims, F.cosine_similarity(z1, z2), eps=1e-5)
 lg_ = torch.cat([(F.normalize(z1)*F.normalize(z2)).sum(1, keepdim=True), F.normalize(z1) @ F.normalize(zneg).T], 1)/0.1
 test_close(nce, -F.cross_entropy(lg_, torch.zeros(6, dtype=torch.long), reduction='none'), eps=1e-4)
 test_fail(lambda: SimilarityTarget(z2[:2])(z1), contains='2 reference embeddings for a batch of 6')
 test_fail(lambda: InfoNCETarget(z2, 'bank'), contains="'batch'")'''),
-    (74, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
+    (73, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
     batch_maps = cam(x1, InfoNCETarget(z2, zneg))
     alone_maps = torch.cat([cam(x1[i:i+1], InfoNCETarget(z2[i:i+1], zneg)) for i in range(6)])
     coupled = cam(x1, InfoNCETarget(z2, 'batch'))
@@ -312,7 +310,7 @@ test_fail(lambda: InfoNCETarget(z2, 'bank'), contains="'batch'")'''),
 test_close(alone_maps, batch_maps, eps=1e-5)
 test_ne(coupled[:3], coupled3)
 (alone_maps - batch_maps).abs().max(), (coupled[:3] - coupled3).abs().max()'''),
-    (76, 'test', (), r'''set_seed(0)
+    (75, 'test', (), r'''set_seed(0)
 probe = nn.Linear(32, 2)
 with torch.no_grad(): probe.weight.copy_(torch.randn(2, 32))
 clf = nn.Sequential(enc, probe).eval()
@@ -320,7 +318,7 @@ with GradCAM(clf, '0.features.norm5') as cam: probe_maps = cam(x1, targets=1)
 with GradCAM(enc, 'features.norm5') as cam: same = cam(x1, targets=lambda z: probe(z)[:, 1])
 test_close(probe_maps, same, eps=1e-6)
 test_eq(module_name(clf, find_target_layer(clf)), '0.features.norm5')'''),
-    (77, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
+    (76, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
 fig, axs = plt.subplots(2, 4, figsize=(8, 4.2), dpi=50)
 for i in range(2):
     for r, (mp, nm) in enumerate([(sim_maps, 'similarity, norm5'), (sim3, 'similarity, denseblock3'),
@@ -328,7 +326,7 @@ for i in range(2):
         ax = axs[i, r]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
         ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
 plt.tight_layout()'''),
-    (79, 'run', (), r'''def best_of(f, n=5):
+    (78, 'run', (), r'''def best_of(f, n=5):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
@@ -341,57 +339,57 @@ def gcam():
     with GradCAM(m, 'features.norm5') as cam: cam(xbig)
 fwd(); gcam()
 ratio = best_of(gcam)/best_of(fwd); ratio'''),
-    (81, 'test', (), r'''for p in m.parameters(): p.grad = None
+    (80, 'test', (), r'''for p in m.parameters(): p.grad = None
 with GradCAM(m, 'features.norm5') as cam: cam(xbig[:4])
 assert all(p.grad is None for p in m.parameters()), "Grad-CAM computed parameter gradients"'''),
 ]
 nb = NbRunner('nbs/30_gradcam.ipynb', CELLS)
 
-def test_30_gradcam_cell008(nbflags): nb.run_to(8, nbflags)
+def test_30_gradcam_cell007(nbflags): nb.run_to(7, nbflags)
 
-def test_30_gradcam_cell013(nbflags): nb.run_to(13, nbflags)
+def test_30_gradcam_cell012(nbflags): nb.run_to(12, nbflags)
 
-def test_30_gradcam_cell015(nbflags): nb.run_to(15, nbflags)
+def test_30_gradcam_cell014(nbflags): nb.run_to(14, nbflags)
 
-def test_30_gradcam_cell020(nbflags): nb.run_to(20, nbflags)
+def test_30_gradcam_cell019(nbflags): nb.run_to(19, nbflags)
 
-def test_30_gradcam_cell026(nbflags): nb.run_to(26, nbflags)
+def test_30_gradcam_cell025(nbflags): nb.run_to(25, nbflags)
 
-def test_30_gradcam_cell030(nbflags): nb.run_to(30, nbflags)
+def test_30_gradcam_cell029(nbflags): nb.run_to(29, nbflags)
 
-def test_30_gradcam_cell032(nbflags): nb.run_to(32, nbflags)
+def test_30_gradcam_cell031(nbflags): nb.run_to(31, nbflags)
 
-def test_30_gradcam_cell034(nbflags): nb.run_to(34, nbflags)
+def test_30_gradcam_cell033(nbflags): nb.run_to(33, nbflags)
 
-def test_30_gradcam_cell036(nbflags): nb.run_to(36, nbflags)
+def test_30_gradcam_cell035(nbflags): nb.run_to(35, nbflags)
 
-def test_30_gradcam_cell038(nbflags): nb.run_to(38, nbflags)
+def test_30_gradcam_cell037(nbflags): nb.run_to(37, nbflags)
 
-def test_30_gradcam_cell040(nbflags): nb.run_to(40, nbflags)
+def test_30_gradcam_cell039(nbflags): nb.run_to(39, nbflags)
 
-def test_30_gradcam_cell042(nbflags): nb.run_to(42, nbflags)
+def test_30_gradcam_cell041(nbflags): nb.run_to(41, nbflags)
 
-def test_30_gradcam_cell044(nbflags): nb.run_to(44, nbflags)
+def test_30_gradcam_cell043(nbflags): nb.run_to(43, nbflags)
 
-def test_30_gradcam_cell046(nbflags): nb.run_to(46, nbflags)
+def test_30_gradcam_cell045(nbflags): nb.run_to(45, nbflags)
 
 @pytest.mark.cuda
-def test_30_gradcam_cell047(nbflags): nb.run_to(47, nbflags)
+def test_30_gradcam_cell046(nbflags): nb.run_to(46, nbflags)
 
-def test_30_gradcam_cell050(nbflags): nb.run_to(50, nbflags)
+def test_30_gradcam_cell049(nbflags): nb.run_to(49, nbflags)
 
-def test_30_gradcam_cell054(nbflags): nb.run_to(54, nbflags)
+def test_30_gradcam_cell053(nbflags): nb.run_to(53, nbflags)
 
-def test_30_gradcam_cell060(nbflags): nb.run_to(60, nbflags)
+def test_30_gradcam_cell059(nbflags): nb.run_to(59, nbflags)
 
-def test_30_gradcam_cell062(nbflags): nb.run_to(62, nbflags)
+def test_30_gradcam_cell061(nbflags): nb.run_to(61, nbflags)
 
-def test_30_gradcam_cell065(nbflags): nb.run_to(65, nbflags)
+def test_30_gradcam_cell064(nbflags): nb.run_to(64, nbflags)
 
-def test_30_gradcam_cell072(nbflags): nb.run_to(72, nbflags)
+def test_30_gradcam_cell071(nbflags): nb.run_to(71, nbflags)
 
-def test_30_gradcam_cell074(nbflags): nb.run_to(74, nbflags)
+def test_30_gradcam_cell073(nbflags): nb.run_to(73, nbflags)
 
-def test_30_gradcam_cell076(nbflags): nb.run_to(76, nbflags)
+def test_30_gradcam_cell075(nbflags): nb.run_to(75, nbflags)
 
-def test_30_gradcam_cell081(nbflags): nb.run_to(81, nbflags)
+def test_30_gradcam_cell080(nbflags): nb.run_to(80, nbflags)

@@ -6,8 +6,6 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp probe'''),
     (3, 'import', (), r'''sslxai.probe'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
-import warnings
-warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated')   # raised inside fastai's import
 pd.set_option('display.width', 160); pd.set_option('display.max_columns', 20)'''),
     (6, 'import', (), r'''sslxai.probe'''),
     (7, 'import', (), r'''sslxai.probe'''),

@@ -3,15 +3,14 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import copy, time, warnings
+    (2, 'run', (), r'''import copy, time
 import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
-warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated')   # raised inside fastai's import
 from fastcore.test import test_eq, test_close, test_fig_exists
-from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from sslxai.core import FULL, set_seed, has_real_data, data_path, default_device
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from sslxai.data import open_source, SynthSource, ArraySource, pcam_dls, to_gray
 from sslxai.train import pcam_learner
 from sslxai.augment import SimCLRAugment

@@ -4,63 +4,61 @@ from sslxai.devtools import NbRunner
 
 CELLS = [
     (0, 'run', (), r'''#| default_exp metrics'''),
-    (3, 'run', (), r'''import warnings
-warnings.filterwarnings('ignore', message='.*torch.jit.script.*')   # a deprecation raised inside a dependency's import'''),
-    (4, 'import', (), r'''sslxai.metrics'''),
-    (5, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_ne
+    (3, 'import', (), r'''sslxai.metrics'''),
+    (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_ne
 import time
 from sslxai.core import tiny_densenet, set_seed'''),
-    (7, 'import', (), r'''sslxai.metrics'''),
-    (8, 'test', (), r'''test_fail(lambda: _np_maps(np.zeros((96, 96))), contains='[N,H,W]')
+    (6, 'import', (), r'''sslxai.metrics'''),
+    (7, 'test', (), r'''test_fail(lambda: _np_maps(np.zeros((96, 96))), contains='[N,H,W]')
 test_fail(lambda: _np_masks(np.full((1, 4, 4), 0.5), (1, 4, 4)), contains='boolean')
 test_fail(lambda: _np_masks(np.zeros((1, 4, 4), bool), (1, 3, 3)), contains='resize_maps')
 test_eq(_np_masks(torch.ones(1, 2, 2, dtype=torch.uint8)).dtype, np.dtype(bool))'''),
-    (10, 'import', (), r'''sslxai.metrics'''),
-    (11, 'run', (), r'''cb = centre_box_mask(2)
+    (9, 'import', (), r'''sslxai.metrics'''),
+    (10, 'run', (), r'''cb = centre_box_mask(2)
 cb.shape, cb[0].sum(), np.argwhere(cb[0]).min(0), np.argwhere(cb[0]).max(0)'''),
-    (12, 'test', (), r'''test_eq(cb.shape, (2, 96, 96)); test_eq(cb[0].sum(), 32*32)
+    (11, 'test', (), r'''test_eq(cb.shape, (2, 96, 96)); test_eq(cb[0].sum(), 32*32)
 test_eq(np.argwhere(cb[0]).min(0), [32, 32]); test_eq(np.argwhere(cb[0]).max(0), [63, 63])'''),
-    (14, 'import', (), r'''sslxai.metrics'''),
-    (15, 'test', (), r'''test_eq(resize_maps(np.ones((2, 3, 3)), 96).shape, (2, 96, 96))
+    (13, 'import', (), r'''sslxai.metrics'''),
+    (14, 'test', (), r'''test_eq(resize_maps(np.ones((2, 3, 3)), 96).shape, (2, 96, 96))
 test_close(resize_maps(np.ones((2, 3, 3)), 96), torch.ones(2, 96, 96))'''),
-    (17, 'import', (), r'''sslxai.metrics'''),
-    (19, 'run', (), r'''mk = centre_box_mask(4)
+    (16, 'import', (), r'''sslxai.metrics'''),
+    (18, 'run', (), r'''mk = centre_box_mask(4)
 mp = np.zeros((4, 96, 96)); mp[0, 40, 40] = 1; mp[1, 5, 5] = 1; mk[3] = False; mp[3, 40, 40] = 1
 pointing_game(mp, mk)'''),
-    (20, 'test', (), r'''pg = pointing_game(mp, mk)
+    (19, 'test', (), r'''pg = pointing_game(mp, mk)
 test_eq(pg[:2], [1., 0.]); test_close(pg[2], 32*32/96**2); assert np.isnan(pg[3])
 test_eq(pointing_game(torch.tensor(mp[:2]), torch.tensor(mk[:2])), pg[:2])   # torch in, the same numpy out'''),
-    (22, 'import', (), r'''sslxai.metrics'''),
-    (23, 'run', (), r'''me = np.zeros((4, 96, 96)); me[0][mk[0]] = 1; me[1] = 1; me[2][mk[2]] = 3; me[2][~mk[2]] = -5
+    (21, 'import', (), r'''sslxai.metrics'''),
+    (22, 'run', (), r'''me = np.zeros((4, 96, 96)); me[0][mk[0]] = 1; me[1] = 1; me[2][mk[2]] = 3; me[2][~mk[2]] = -5
 energy_in_mask(me, mk)'''),
-    (24, 'test', (), r'''en = energy_in_mask(me, mk)
+    (23, 'test', (), r'''en = energy_in_mask(me, mk)
 test_close(en[0], 1.); test_close(en[1], 1024/9216); test_close(en[2], 1.); assert np.isnan(en[3])
 me2 = np.zeros((1, 96, 96)); me2[0, :, :48] = 1          # half the mass in the left half: the box takes half its part
 test_close(energy_in_mask(me2, mk[:1]), [512/(96*48)])'''),
-    (26, 'import', (), r'''sslxai.metrics'''),
-    (28, 'run', (), r'''mi = np.zeros((4, 96, 96)); mi[0][mk[0]] = 1; mi[1, 32:64, 48:80] = 1; mi[2][~mk[2]] = 1; mi[3] = 0.5
+    (25, 'import', (), r'''sslxai.metrics'''),
+    (27, 'run', (), r'''mi = np.zeros((4, 96, 96)); mi[0][mk[0]] = 1; mi[1, 32:64, 48:80] = 1; mi[2][~mk[2]] = 1; mi[3] = 0.5
 mk4 = centre_box_mask(4)
 otsu_iou(mi, mk4)'''),
-    (29, 'test', (), r'''test_close(otsu_iou(mi, mk4), [1., 1/3, 0., 1024/9216])
+    (28, 'test', (), r'''test_close(otsu_iou(mi, mk4), [1., 1/3, 0., 1024/9216])
 test_close(otsu_iou(mi * 7 - 2, mk4), otsu_iou(mi, mk4))     # invariant to scale and offset'''),
-    (31, 'import', (), r'''sslxai.metrics'''),
-    (32, 'run', (), r'''rs = random_map_scores(centre_box_mask(4), n_draws=64)
+    (30, 'import', (), r'''sslxai.metrics'''),
+    (31, 'run', (), r'''rs = random_map_scores(centre_box_mask(4), n_draws=64)
 rs.agg(['mean']), pointing_chance(mk4)[0], 1024/9216 / (1 + 1024/9216)'''),
-    (33, 'test', (), r'''a = pointing_chance(mk4)[0]
+    (32, 'test', (), r'''a = pointing_chance(mk4)[0]
 test_close(rs.energy_in_mask.mean(), a, eps=0.005)          # random pixel maps: energy = area share
 test_close(rs.pointing_game.mean(), a, eps=0.04)               # peaks uniformly random: hit rate = area share
 test_close(rs.otsu_iou.mean(), a/(1+a), eps=0.01)              # Otsu keeps ~half of i.i.d. noise
 r3 = random_map_scores(centre_box_mask(2), map_size=3, n_draws=200)
 test_close(r3.pointing_game.mean(), 1/9, eps=0.04)            # 3x3 maps: 1 of 9 peak places lies in the box'''),
-    (35, 'import', (), r'''sslxai.metrics'''),
-    (36, 'test', (), r'''xb = torch.rand(2, 3, 96, 96)
+    (34, 'import', (), r'''sslxai.metrics'''),
+    (35, 'test', (), r'''xb = torch.rand(2, 3, 96, 96)
 test_close(make_baseline(torch.full((1, 3, 96, 96), 0.3), 'blur'), torch.full((1, 3, 96, 96), 0.3), eps=1e-5)  # blur of a constant
 test_close(make_baseline(xb)[:, :, 5, 7], xb.mean((2, 3)))     # the default: each image's channel means
 test_fail(lambda: make_baseline(xb, 'zeros'), contains="'blur', 'mean'")
 test_close(make_baseline(xb, 'blur').std(), xb.std() / 10, eps=xb.std() / 10)   # blur removes most pixel-level variance'''),
-    (37, 'import', (), r'''sslxai.metrics'''),
-    (39, 'import', (), r'''sslxai.metrics'''),
-    (41, 'run', (), r'''class QuadrantModel(nn.Module):
+    (36, 'import', (), r'''sslxai.metrics'''),
+    (38, 'import', (), r'''sslxai.metrics'''),
+    (40, 'run', (), r'''class QuadrantModel(nn.Module):
     "Outputs [0, mean of channel 0 over the top-left quadrant]."
     def __init__(self): super().__init__(); self.dummy = nn.Parameter(torch.zeros(1))
     def forward(self, x): 
@@ -73,35 +71,35 @@ logit = lambda out: out[:, 1]
 kw = dict(target=logit, baseline=torch.zeros(3, 96, 96), steps=16)
 (deletion_auc(qm, xq, good, **kw), deletion_auc(qm, xq, 1 - good, **kw), insertion_auc(qm, xq, good, **kw),
  deletion_auc(qm, xq, random_maps(3, 96), **kw))'''),
-    (42, 'test', (), r'''test_close(deletion_auc(qm, xq, good, **kw), [1/8]*3)
+    (41, 'test', (), r'''test_close(deletion_auc(qm, xq, good, **kw), [1/8]*3)
 test_close(deletion_auc(qm, xq, 1 - good, **kw), [7/8]*3)
 test_close(insertion_auc(qm, xq, good, **kw), [7/8]*3)
 test_close(deletion_auc(qm, xq, random_maps(3, 96), **kw), [1/2]*3, eps=0.03)
 fr, cu = deletion_curve(qm, xq, good, **kw)
 test_eq(fr[[0, 4, 16]], [0., 0.25, 1.]); test_close(cu[0, [0, 2, 4, 10]], [1., .5, 0., 0.])'''),
-    (44, 'test', (), r'''tm = tiny_densenet().eval(); set_seed(0)
+    (43, 'test', (), r'''tm = tiny_densenet().eval(); set_seed(0)
 xr, mr = torch.randn(4, 3, 96, 96), torch.rand(4, 3, 3)
 full = deletion_curve(tm, xr, mr, steps=8, bs=7)[1]
 test_close(deletion_curve(tm, xr[2:3], mr[2:3], steps=8)[1], full[2:3], eps=1e-5)
 test_close(deletion_auc(qm, xq, torch.zeros(3, 96, 96), **kw), [1/2]*3, eps=0.03)
 test_fail(lambda: deletion_auc(tm, xr, mr[:3]), contains='3 maps for 4 images')
 test_fail(lambda: deletion_auc(tm, xr, mr, target=[0, 1]), contains='2 entries for 4 images')'''),
-    (46, 'import', (), r'''sslxai.metrics'''),
-    (48, 'run', (), r'''ma = torch.rand(3, 12, 12)
+    (45, 'import', (), r'''sslxai.metrics'''),
+    (47, 'run', (), r'''ma = torch.rand(3, 12, 12)
 map_similarity(ma, ma), map_similarity(ma, -ma).spearman.values'''),
-    (49, 'test', (), r'''test_close(map_similarity(ma, ma).values, np.ones((3, 2)))
+    (48, 'test', (), r'''test_close(map_similarity(ma, ma).values, np.ones((3, 2)))
 test_close(map_similarity(ma, 3 * ma + 1).values, np.ones((3, 2)))
 test_close(map_similarity(ma, -ma).spearman.values, -np.ones(3))
 assert (unrelated_similarity(torch.rand(8, 12, 12)).ssim < 0.5).all()
 test_fail(lambda: map_similarity(torch.rand(2, 3, 3), torch.rand(2, 3, 3)), contains='size=')'''),
-    (51, 'import', (), r'''sslxai.metrics'''),
-    (52, 'run', (), r'''layer_groups(tiny_densenet())'''),
-    (53, 'test', (), r'''test_eq(layer_groups(tiny_densenet())[-3:], ['features.denseblock4', 'features.norm5', 'classifier'])
+    (50, 'import', (), r'''sslxai.metrics'''),
+    (51, 'run', (), r'''layer_groups(tiny_densenet())'''),
+    (52, 'test', (), r'''test_eq(layer_groups(tiny_densenet())[-3:], ['features.denseblock4', 'features.norm5', 'classifier'])
 lin = nn.Linear(3, 3); w0 = lin.weight.detach().clone(); st = torch.random.get_rng_state()
 randomize_(lin, seed=1); test_ne(lin.weight.detach(), w0); test_eq(torch.random.get_rng_state(), st)
 l2 = nn.Linear(3, 3); randomize_(l2, seed=1); test_eq(l2.weight.detach(), lin.weight.detach())'''),
-    (54, 'import', (), r'''sslxai.metrics'''),
-    (56, 'run', (), r'''def grad_explain(m, x, target=1):
+    (53, 'import', (), r'''sslxai.metrics'''),
+    (55, 'run', (), r'''def grad_explain(m, x, target=1):
     x = x.clone().requires_grad_(True)
     g, = torch.autograd.grad(m(x)[:, target].sum(), x)
     return g.abs().amax(1)
@@ -111,23 +109,23 @@ tm = tiny_densenet(); set_seed(0); xs = torch.randn(4, 3, 96, 96)
 cg = cascading_randomization(tm, xs, grad_explain)
 cb_ = cascading_randomization(tm, xs, brightness)
 cg[['randomized_down_to', 'ssim', 'spearman']].round(3).T'''),
-    (57, 'test', (), r'''test_eq(len(cg), len(layer_groups(tm)))
+    (56, 'test', (), r'''test_eq(len(cg), len(layer_groups(tm)))
 test_close(cb_.ssim.values, np.ones(len(cb_)))                # ignores the model: fails the sanity check
 assert cg.spearman.iloc[-1] < 0.5 and cg.ssim.iloc[-1] < cb_.ssim.iloc[-1]'''),
-    (59, 'import', (), r'''sslxai.metrics'''),
-    (60, 'run', (), r'''pr = np.linspace(0.5, 1, 10)
+    (58, 'import', (), r'''sslxai.metrics'''),
+    (59, 'run', (), r'''pr = np.linspace(0.5, 1, 10)
 confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))'''),
-    (61, 'test', (), r'''cc = confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))
+    (60, 'test', (), r'''cc = confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))
 test_close(cc.r.values, [1., -1., 1.]); test_eq(cc.n.tolist(), [10, 10, 8])
 test_close(confidence_correlation(pr, dict(up=pr**2), 'pearson').r.iloc[0], np.corrcoef(pr, pr**2)[0, 1])'''),
-    (63, 'import', (), r'''sslxai.metrics'''),
-    (64, 'run', (), r'''candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))'''),
-    (65, 'test', (), r'''cl = candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))
+    (62, 'import', (), r'''sslxai.metrics'''),
+    (63, 'run', (), r'''candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))'''),
+    (64, 'test', (), r'''cl = candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))
 test_eq(cl.layer.tolist(), ['features.norm0', 'features.denseblock1', 'features.denseblock2', 'features.denseblock3', 'features.norm5'])
 test_eq(cl.h.tolist(), [48, 24, 12, 6, 3])
 test_eq(len(tiny_densenet().features.norm5._forward_hooks), 0)'''),
-    (67, 'import', (), r'''sslxai.metrics'''),
-    (69, 'run', (), r'''class OracleCAM:
+    (66, 'import', (), r'''sslxai.metrics'''),
+    (68, 'run', (), r'''class OracleCAM:
     "Maps at the layer's resolution: the mask pooled down, except pure noise at `features.denseblock2`."
     masks = None
     def __init__(self, model, layer): self.model, self.layer = model, layer
@@ -146,7 +144,7 @@ for k, (r, c, s) in enumerate(zip(rng.integers(0, 60, 24), rng.integers(0, 60, 2
 OracleCAM.masks = ms
 rk = rank_layers(tiny_densenet(), torch.randn(24, 3, 96, 96), masks=ms, criterion='energy', explainer=OracleCAM)
 rk'''),
-    (70, 'test', (), r'''test_eq(rk.layer.iloc[-1], 'features.denseblock2')
+    (69, 'test', (), r'''test_eq(rk.layer.iloc[-1], 'features.denseblock2')
 test_eq(rk.layer.iloc[0], 'features.norm0')      # finest of the layers tied with the best
 assert rk.tied.iloc[0] and not rk.tied.iloc[-1]
 test_eq(list(rk.columns[:2]), ['rank', 'layer'])
@@ -155,34 +153,34 @@ test_fail(lambda: rank_layers(tiny_densenet(), torch.randn(2, 3, 96, 96), candid
 ]
 nb = NbRunner('nbs/70_metrics.ipynb', CELLS)
 
-def test_70_metrics_cell008(nbflags): nb.run_to(8, nbflags)
+def test_70_metrics_cell007(nbflags): nb.run_to(7, nbflags)
 
-def test_70_metrics_cell012(nbflags): nb.run_to(12, nbflags)
+def test_70_metrics_cell011(nbflags): nb.run_to(11, nbflags)
 
-def test_70_metrics_cell015(nbflags): nb.run_to(15, nbflags)
+def test_70_metrics_cell014(nbflags): nb.run_to(14, nbflags)
 
-def test_70_metrics_cell020(nbflags): nb.run_to(20, nbflags)
+def test_70_metrics_cell019(nbflags): nb.run_to(19, nbflags)
 
-def test_70_metrics_cell024(nbflags): nb.run_to(24, nbflags)
+def test_70_metrics_cell023(nbflags): nb.run_to(23, nbflags)
 
-def test_70_metrics_cell029(nbflags): nb.run_to(29, nbflags)
+def test_70_metrics_cell028(nbflags): nb.run_to(28, nbflags)
 
-def test_70_metrics_cell033(nbflags): nb.run_to(33, nbflags)
+def test_70_metrics_cell032(nbflags): nb.run_to(32, nbflags)
 
-def test_70_metrics_cell036(nbflags): nb.run_to(36, nbflags)
+def test_70_metrics_cell035(nbflags): nb.run_to(35, nbflags)
 
-def test_70_metrics_cell042(nbflags): nb.run_to(42, nbflags)
+def test_70_metrics_cell041(nbflags): nb.run_to(41, nbflags)
 
-def test_70_metrics_cell044(nbflags): nb.run_to(44, nbflags)
+def test_70_metrics_cell043(nbflags): nb.run_to(43, nbflags)
 
-def test_70_metrics_cell049(nbflags): nb.run_to(49, nbflags)
+def test_70_metrics_cell048(nbflags): nb.run_to(48, nbflags)
 
-def test_70_metrics_cell053(nbflags): nb.run_to(53, nbflags)
+def test_70_metrics_cell052(nbflags): nb.run_to(52, nbflags)
 
-def test_70_metrics_cell057(nbflags): nb.run_to(57, nbflags)
+def test_70_metrics_cell056(nbflags): nb.run_to(56, nbflags)
 
-def test_70_metrics_cell061(nbflags): nb.run_to(61, nbflags)
+def test_70_metrics_cell060(nbflags): nb.run_to(60, nbflags)
 
-def test_70_metrics_cell065(nbflags): nb.run_to(65, nbflags)
+def test_70_metrics_cell064(nbflags): nb.run_to(64, nbflags)
 
-def test_70_metrics_cell070(nbflags): nb.run_to(70, nbflags)
+def test_70_metrics_cell069(nbflags): nb.run_to(69, nbflags)

@@ -4,38 +4,36 @@ from sslxai.devtools import NbRunner
 
 CELLS = [
     (0, 'run', (), r'''#| default_exp evaluate'''),
-    (3, 'run', (), r'''import warnings
-warnings.filterwarnings('ignore', message='.*torch.jit.script.*')   # a deprecation raised inside a dependency's import'''),
-    (4, 'import', (), r'''sslxai.evaluate'''),
-    (5, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
+    (3, 'import', (), r'''sslxai.evaluate'''),
+    (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
 import os, sys, subprocess, tempfile
 from sslxai.core import tiny_densenet, set_seed, has_real_data, data_path, default_device
 from sslxai.data import SynthSource, open_source, pcam_dls'''),
-    (7, 'import', (), r'''sslxai.evaluate'''),
-    (9, 'test', (), r'''_x = np.zeros((6, 96, 96, 3), np.uint8); _y = np.array([1, 0, 1, 1, 0, 1]); _m = np.ones((6, 96, 96), bool)
+    (6, 'import', (), r'''sslxai.evaluate'''),
+    (8, 'test', (), r'''_x = np.zeros((6, 96, 96, 3), np.uint8); _y = np.array([1, 0, 1, 1, 0, 1]); _m = np.ones((6, 96, 96), bool)
 sp = select_positives((_x, _y, _m), 2, n_ref=1, exclude=[0])
 assert set(sp.idx) <= {2, 3, 5} and len(sp.ref) == 1
 test_eq(sp.geometry, 'tumour mask')
 test_fail(lambda: select_positives((_x, _y, _m), 4, exclude=[0]), contains='has 3 positive patches')
 h5 = select_positives(open_source(data_path('pcam-h5')), 3)
 test_eq((h5.geometry, h5.imgs.shape, h5.masks.sum((1, 2)).tolist()), ('centre box', (3, 96, 96, 3), [1024] * 3))'''),
-    (11, 'import', (), r'''sslxai.evaluate'''),
-    (13, 'import', (), r'''sslxai.evaluate'''),
-    (15, 'import', (), r'''sslxai.evaluate'''),
-    (17, 'import', (), r'''sslxai.evaluate'''),
-    (19, 'import', (), r'''sslxai.evaluate'''),
-    (21, 'run', (), r'''_t = pd.DataFrame(dict(explainer=['good', 'bad', 'ground truth'], layer=['a.x', 'a.y', '-'], n=10,
+    (10, 'import', (), r'''sslxai.evaluate'''),
+    (12, 'import', (), r'''sslxai.evaluate'''),
+    (14, 'import', (), r'''sslxai.evaluate'''),
+    (16, 'import', (), r'''sslxai.evaluate'''),
+    (18, 'import', (), r'''sslxai.evaluate'''),
+    (20, 'run', (), r'''_t = pd.DataFrame(dict(explainer=['good', 'bad', 'ground truth'], layer=['a.x', 'a.y', '-'], n=10,
                        pointing=[.9, .1, 1], pointing_chance=.2, energy=[.8, .1, 1], energy_chance=.2, iou=[.5, .0, 1],
                        iou_random=.1, deletion_auc=[.2, .6, .3], deletion_auc_random=.5, insertion_auc=[.8, .4, .7],
                        insertion_auc_random=.5, rand_ssim=[.1, .9, 1], rand_ssim_unrelated=.3, r_conf_energy=[.7, -.2, np.nan],
                        r_conf_energy_p=[.01, .5, np.nan]))
 print(verdict(_t))'''),
-    (22, 'test', (), r'''v = verdict(_t)
+    (21, 'test', (), r'''v = verdict(_t)
 assert 'pointing above chance in 1/2 rows' in v and 'insertion in 1/2' in v and 'tells the true region from random' in v
 assert 'not passing: bad@y' in v and 'at p < 0.05 in 1/2 rows' in v'''),
-    (24, 'import', (), r'''sslxai.evaluate'''),
-    (26, 'import', (), r'''sslxai.evaluate'''),
-    (28, 'run', (), r'''from sslxai.core import FULL
+    (23, 'import', (), r'''sslxai.evaluate'''),
+    (25, 'import', (), r'''sslxai.evaluate'''),
+    (27, 'run', (), r'''from sslxai.core import FULL
 from sslxai.train import pcam_learner, save_model, FastCPU
 from sslxai.gradcam import find_target_layer
 CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if FULL else
@@ -46,13 +44,13 @@ fast = [] if FULL else [FastCPU(bf16=False)]   # channels_last: about 1.5x faste
 learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 1e-2); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
-    (30, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
+    (29, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
 xh = _to_input(held.imgs, dls.stats, default_device() if FULL else 'cpu')
 rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=CFG['steps'])
 rank_e = rank_layers(learn.model, xh, held.masks, target=1, criterion='energy')
 print(rank_f.round(3).to_string(index=False))'''),
-    (31, 'run', (), r'''print(rank_e.round(3).to_string(index=False))'''),
-    (32, 'run', (), r'''from sslxai.gradcam import module_name
+    (30, 'run', (), r'''print(rank_e.round(3).to_string(index=False))'''),
+    (31, 'run', (), r'''from sslxai.gradcam import module_name
 chosen_name = module_name(learn.model, find_target_layer(learn.model, ranking=rank_f))
 default_name = candidate_layers(learn.model, xh).layer.iloc[-1]
 def rank_summary(rf, re=None, default=default_name):
@@ -63,10 +61,10 @@ def rank_summary(rf, re=None, default=default_name):
     if re is not None: s += f" and {1 + list(re.layer).index(default)}/{len(re)} by energy"
     return s
 print(rank_summary(rank_f, rank_e)); print(f"find_target_layer(model, ranking=rank_f) -> {chosen_name}")'''),
-    (33, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
+    (32, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
 test_eq(set(rank_f.layer), set(candidate_layers(learn.model, xh).layer))
 assert rank_f.tied.iloc[0]'''),
-    (36, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
+    (35, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
 syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=CFG['n'], n_ref=8,
                                          steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', syn_tab.attrs['geometry'], '| missing explainers:', syn_tab.attrs['missing'] or 'none')
@@ -75,7 +73,7 @@ COLS = ['explainer', 'layer', 'map', 'pointing', 'pointing_chance', 'energy', 'e
         'deletion_auc', 'deletion_auc_random', 'insertion_auc', 'insertion_auc_random', 'rand_ssim',
         'rand_ssim_unrelated', 'r_conf_energy', 'r_conf_energy_p']
 print(syn_tab[COLS[:9]].round(2).to_string(index=False)); print(syn_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
-    (37, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
+    (36, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
 assert syn_tab[loc].apply(lambda c: c.between(0, 1)).all().all()
 test_close(syn_tab.pointing_chance.values, syn_tab.energy_chance.values)   # both are the area share
 assert (syn_tab[['deletion_auc', 'insertion_auc']].values >= 0).all() and (syn_tab[['deletion_auc', 'insertion_auc']].values <= 1).all()
@@ -83,7 +81,7 @@ test_eq(len(syn_tab), 1 + sum(len(layers) if getattr(e, 'layered', True) else 1
                               for e in default_explainers(ref=torch.zeros(1, 3, 96, 96))[0].values()))
 gt_row = syn_tab.set_index('explainer').loc['ground truth']
 test_close(gt_row[['pointing', 'energy', 'iou', 'rand_ssim']].values.astype(float), np.ones(4))  # perfect, and model-blind'''),
-    (40, 'run', (), r'''xs = _to_input(syn_det.imgs, dls.stats)
+    (39, 'run', (), r'''xs = _to_input(syn_det.imgs, dls.stats)
 cmp_maps = {'ground truth': torch.as_tensor(syn_det.masks).float(), f'gradcam @ {chosen_name}': syn_det.maps[('gradcam', chosen_name)],
             'random pixels': random_maps(len(xs), 96)}
 base_cmp = pd.DataFrame([dict(baseline=b, map=k, deletion_auc=deletion_auc(learn.model, xs, v, 1, b, 6).mean(),
@@ -95,12 +93,12 @@ for b in ('mean', 'blur'):
     gt, rd = bc.loc[(b, 'ground truth')], bc.loc[(b, 'random pixels')]
     print(f"{b}: ground truth beats random pixels by {rd.deletion_auc - gt.deletion_auc:+.3f} (deletion) and "
           f"{gt.insertion_auc - rd.insertion_auc:+.3f} (insertion)")'''),
-    (41, 'test', (), r'''test_eq(base_cmp.shape, (6, 4))
+    (40, 'test', (), r'''test_eq(base_cmp.shape, (6, 4))
 assert base_cmp[['deletion_auc', 'insertion_auc']].apply(lambda c: c.between(0, 1)).all().all()'''),
-    (44, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
-    (45, 'test', (), r'''test_fig_exists(fig)'''),
-    (47, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
-    (49, 'run', (), r'''xe = _to_input(syn_det.imgs[:8], dls.stats)
+    (43, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
+    (44, 'test', (), r'''test_fig_exists(fig)'''),
+    (46, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
+    (48, 'run', (), r'''xe = _to_input(syn_det.imgs[:8], dls.stats)
 gc_explain = lambda m, x: default_explainers(['gradcam'])[0]['gradcam'](m, x, chosen_name)
 casc = cascading_randomization(learn.model, xe, gc_explain)
 fig, ax = plt.subplots(figsize=(7, 2.6))
@@ -108,8 +106,8 @@ ax.plot(casc.step, casc.ssim, 'o-', label='SSIM'); ax.plot(casc.step, casc.spear
 ax.axhline(syn_tab.set_index(['explainer', 'layer']).loc[('gradcam', chosen_name), 'rand_ssim_unrelated'], ls='--', c='gray', label='SSIM of unrelated maps')
 ax.set_xticks(casc.step, [g.split('.')[-1] for g in casc.randomized_down_to], rotation=45, fontsize=7)
 ax.set_ylabel('similarity to trained'); ax.legend(fontsize=7); fig.tight_layout()'''),
-    (50, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
-    (52, 'run', (), r'''root = data_path('pcam-subset')
+    (49, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
+    (51, 'run', (), r'''root = data_path('pcam-subset')
 set_seed(0)
 va_src = open_source(root, split='valid')
 tr_src = open_source(root, split='train')
@@ -118,7 +116,7 @@ rdls = pcam_dls(tr_src, valid=va_src, n=CFG['n_train'], bs=64, aug=CFG['aug'],
 rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(CFG['epochs'], 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
-    (53, 'run', (), r'''# the layer for the real model is chosen on real held-out positives (train-split patches it was not trained on; the
+    (52, 'run', (), r'''# the layer for the real model is chosen on real held-out positives (train-split patches it was not trained on; the
 # evaluated patches come from the valid split), by faithfulness, which needs no masks
 held_r = select_positives(tr_src, CFG['n'], seed=1, exclude=rdls.train_idxs)
 rank_r = rank_layers(rlearn.model, _to_input(held_r.imgs, rdls.stats), target=1, criterion='faithfulness', steps=CFG['steps'])
@@ -128,19 +126,19 @@ real_tab, real_det = evaluate_explanations(rlearn, va_src, layers=real_layers, n
                                            steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', real_tab.attrs['geometry']); print(verdict(real_tab))
 print(real_tab[COLS[:9]].round(2).to_string(index=False)); print(real_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
-    (54, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
+    (53, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
 assert not set(held_r.idx) & set(rdls.train_idxs)          # the layer was chosen on patches the model never saw
 test_close(real_tab.pointing_chance.values, np.full(len(real_tab), 1024/9216))
 test_close(real_tab.set_index('explainer').loc['ground truth', 'energy'], 1.)'''),
-    (56, 'run', (), r'''for nm, det in (('synthetic', syn_det), ('real PCam', real_det)):
+    (55, 'run', (), r'''for nm, det in (('synthetic', syn_det), ('real PCam', real_det)):
     c = det.curves[('gradcam', default_name)]
     print(f"{nm:>10}: clean positives {c['deletion'][0]:.2f}, flat mean-colour patches {c['deletion'][-1]:.2f}")'''),
-    (58, 'run', (), r'''fig = show_worst(real_det, ('gradcam', real_layers[0]), k=4)'''),
-    (60, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (57, 'run', (), r'''fig = show_worst(real_det, ('gradcam', real_layers[0]), k=4)'''),
+    (59, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (61, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (60, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
 test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
@@ -151,20 +149,20 @@ test_eq(list(pd.read_csv(tmpd/'cli.csv').columns), list(syn_tab.columns))'''),
 ]
 nb = NbRunner('nbs/75_evaluate.ipynb', CELLS)
 
-def test_75_evaluate_cell009(nbflags): nb.run_to(9, nbflags)
+def test_75_evaluate_cell008(nbflags): nb.run_to(8, nbflags)
 
-def test_75_evaluate_cell022(nbflags): nb.run_to(22, nbflags)
+def test_75_evaluate_cell021(nbflags): nb.run_to(21, nbflags)
 
-def test_75_evaluate_cell033(nbflags): nb.run_to(33, nbflags)
+def test_75_evaluate_cell032(nbflags): nb.run_to(32, nbflags)
 
-def test_75_evaluate_cell037(nbflags): nb.run_to(37, nbflags)
+def test_75_evaluate_cell036(nbflags): nb.run_to(36, nbflags)
 
-def test_75_evaluate_cell041(nbflags): nb.run_to(41, nbflags)
+def test_75_evaluate_cell040(nbflags): nb.run_to(40, nbflags)
 
-def test_75_evaluate_cell045(nbflags): nb.run_to(45, nbflags)
+def test_75_evaluate_cell044(nbflags): nb.run_to(44, nbflags)
 
-def test_75_evaluate_cell050(nbflags): nb.run_to(50, nbflags)
+def test_75_evaluate_cell049(nbflags): nb.run_to(49, nbflags)
 
-def test_75_evaluate_cell054(nbflags): nb.run_to(54, nbflags)
+def test_75_evaluate_cell053(nbflags): nb.run_to(53, nbflags)
 
-def test_75_evaluate_cell061(nbflags): nb.run_to(61, nbflags)
+def test_75_evaluate_cell060(nbflags): nb.run_to(60, nbflags)
