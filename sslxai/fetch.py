@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import h5py
 from PIL import Image
-from .data import open_source, DataError, Source
+from .data import open_source, DataError, Source, IMG_EXTS
 
 # %% auto #0
 __all__ = ['ZENODO', 'PCAM_MD5', 'PCAM_META', 'md5_file', 'download', 'gunzip', 'fetch_pcam', 'write_h5', 'write_kaggle',
@@ -112,8 +112,6 @@ def _unique_ids(src, idxs):
         seen[iid] = int(i); ids.append(iid)
     return ids
 
-_IMG_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
-
 def _check_free(paths, overwrite):
     "Refuse to write over existing files unless asked; when asked, remove the old data set's image files first."
     busy = [p for p in paths if p.exists() and (p.is_file() or any(p.iterdir()))]
@@ -123,7 +121,7 @@ def _check_free(paths, overwrite):
         if p.is_file(): p.unlink()
         else:
             for f in p.rglob('*'):
-                if f.is_file() and f.suffix.lower() in _IMG_EXTS: f.unlink()
+                if f.is_file() and f.suffix.lower() in IMG_EXTS: f.unlink()
 
 def write_h5(src:Source, dest, # folder for the pair
              split:str='valid', idxs=None, bs:int=256,
