@@ -17,13 +17,13 @@ from fastai.torch_core import TensorImage, TensorCategory
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.data.transforms import Transform, DisplayedTransform
-from .core import data_path, default_device
+from .core import data_path, default_device, has_real_data
 
 # %% auto #0
 __all__ = ['PATCH', 'CENTRE', 'IMG_EXTS', 'SPLITS', 'DataError', 'synth_pcam', 'grid_image', 'show_grid', 'Source', 'ArraySource',
            'SynthSource', 'read_image', 'FileSource', 'folder_source', 'kaggle_source', 'H5Source', 'SplitSource',
-           'open_source', 'hed_jitter', 'dihedral', 'PathoAug', 'source_stats', 'SourceDL', 'PCamDataLoaders',
-           'pcam_dls', 'denorm', 'to_gray']
+           'open_source', 'real_or_synth', 'hed_jitter', 'dihedral', 'PathoAug', 'source_stats', 'SourceDL',
+           'PCamDataLoaders', 'pcam_dls', 'denorm', 'to_gray']
 
 # %% ../nbs/10_data.ipynb #156221d8
 PATCH = 96          # PCam patch side, pixels
@@ -611,6 +611,17 @@ def open_source(path, # HDF5 pair, Kaggle folder, ImageFolder split folder or ro
     return folder_source(p, on_error)
 
 # %% ../nbs/10_data.ipynb #2ea6b6ec
+def real_or_synth(n_train:int, # synthetic training patches, used only without real data
+                  n_valid:int, # synthetic validation patches, used only without real data
+                  seed:int=0, # seed of the synthetic training set (validation: seed+1)
+                 ):
+    "(train source, valid source, a line saying which data): the shared `pcam-subset` splits, else synthetic patches."
+    if has_real_data():
+        root = data_path('pcam-subset')
+        return open_source(root, split='train'), open_source(root, split='valid'), f"real PCam patches: {root}"
+    return SynthSource(n_train, seed=seed), SynthSource(n_valid, seed=seed + 1), "synthetic patches (synth_pcam): no real data found"
+
+# %% ../nbs/10_data.ipynb #545f53dc
 _RGB_FROM_HED = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])   # skimage's rgb_from_hed
 _HED_FROM_RGB = torch.linalg.inv(_RGB_FROM_HED)
 
@@ -663,7 +674,7 @@ class PathoAug(DisplayedTransform):
             x = torch.addcmul(mu*(1 - c) + b, x, c).clamp_(0, 1)
         return TensorImage(x)
 
-# %% ../nbs/10_data.ipynb #81dd73c0
+# %% ../nbs/10_data.ipynb #6e4aaf28
 def source_stats(src:Source, # any source
                  idxs=None, # the items to use (default: all)
                  max_n:int=2048, # at most this many (a seeded random subset)
@@ -709,7 +720,7 @@ class PCamDataLoaders(DataLoaders):
         return SourceDL(_Items(source, np.arange(len(source))), bs=bs or self.valid.bs, shuffle=False, drop_last=False,
                         num_workers=0, after_batch=self.valid.after_batch, device=self.device, do_setup=False)
 
-# %% ../nbs/10_data.ipynb #18c115e7
+# %% ../nbs/10_data.ipynb #5bf07ffe
 def _subset(n_total, n, rng):
     return np.sort(rng.choice(n_total, n, replace=False)) if n is not None and n < n_total else np.arange(n_total)
 
@@ -765,7 +776,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
     dls.train_idxs, dls.valid_idxs = tr, va
     return dls
 
-# %% ../nbs/10_data.ipynb #e42e16e4
+# %% ../nbs/10_data.ipynb #77fc898d
 def denorm(xb:torch.Tensor, # normalised images [B,3,H,W] or [3,H,W]
            stats, # (mean, std) per channel
           ) -> torch.Tensor:

@@ -190,7 +190,18 @@ fails_with(lambda: open_source(tmp/'nowhere'), 'nowhere', 'no such file')
 fails_with(lambda: ArraySource(good[:4], [0, 1]), '4 images', '2 labels')
 shutil.rmtree(tmp)   # the bad files are no longer needed'''),
     (60, 'import', (), r'''sslxai.data'''),
-    (61, 'test', (), r'''b = torch.from_numpy(synth_pcam(4, seed=2)[0]).permute(0, 3, 1, 2).float()/255
+    (61, 'run', (), r'''tr_s, va_s, used = real_or_synth(20, 10)
+used, len(tr_s), len(va_s)'''),
+    (62, 'test', (), r'''from unittest import mock
+test_eq((used.startswith('real PCam patches'), len(tr_s), len(va_s)), (True, 19171, 2907))
+with mock.patch.dict(os.environ, {'SSLXAI_DATA': ''}), mock.patch('sslxai.core._default_root', return_value=Path('/nonexistent')):
+    tr_f, va_f, used_f = real_or_synth(20, 10, seed=3)
+test_eq((type(tr_f).__name__, len(tr_f), len(va_f), used_f.startswith('synthetic')), ('SynthSource', 20, 10, True))
+test_eq(tr_f.x, synth_pcam(20, seed=3)[0]); test_eq(va_f.x, synth_pcam(10, seed=4)[0])
+with mock.patch.dict(os.environ, {'SSLXAI_DATA': '/nonexistent/data'}):
+    test_fail(lambda: real_or_synth(20, 10), contains='/nonexistent/data')     # set but missing: loud, no fallback'''),
+    (64, 'import', (), r'''sslxai.data'''),
+    (65, 'test', (), r'''b = torch.from_numpy(synth_pcam(4, seed=2)[0]).permute(0, 3, 1, 2).float()/255
 d = dihedral(b)
 test_eq(d.shape, b.shape)
 test_eq(torch.sort(d.flatten(1), dim=1)[0], torch.sort(b.flatten(1), dim=1)[0])   # same pixels, moved
@@ -198,12 +209,12 @@ test_close(d[:, :, 32:64, 32:64].sum((1, 2, 3)), b[:, :, 32:64, 32:64].sum((1, 2
 j = hed_jitter(b, 0.0)
 test_close(j, b.clamp(min=1/255), eps=1e-4)      # no jitter: the HED round trip is exact
 assert 0 < (hed_jitter(b, 0.05) - b).abs().mean() < 0.05'''),
-    (62, 'import', (), r'''sslxai.data'''),
-    (63, 'import', (), r'''sslxai.data'''),
-    (64, 'run', (), r'''dls = pcam_dls(SynthSource(256, seed=0), bs=32, device='cpu')
+    (66, 'import', (), r'''sslxai.data'''),
+    (67, 'import', (), r'''sslxai.data'''),
+    (68, 'run', (), r'''dls = pcam_dls(SynthSource(256, seed=0), bs=32, device='cpu')
 xb, yb = dls.one_batch()
 type(xb).__name__, xb.shape, xb.dtype, type(yb).__name__, yb[:8], [round(v, 3) for v in dls.stats[0]]'''),
-    (65, 'test', (), r'''test_eq(xb.shape, (32, 3, 96, 96)); test_eq(xb.dtype, torch.float32); test_eq(type(yb), TensorCategory)
+    (69, 'test', (), r'''test_eq(xb.shape, (32, 3, 96, 96)); test_eq(xb.dtype, torch.float32); test_eq(type(yb), TensorCategory)
 test_eq((len(dls.train_idxs), len(dls.valid_idxs)), (205, 51))
 vb = dls.valid.one_batch()[0]
 raw = torch.from_numpy(dls.source.x[dls.valid_idxs[:32]]).permute(0, 3, 1, 2).float()/255
@@ -215,7 +226,7 @@ tb = dls.test_dl(t_src).one_batch()[0]                         # another source,
 test_eq(tb.shape, (10, 3, 96, 96))
 test_close(tb*torch.tensor(dls.stats[1]).view(1, 3, 1, 1) + torch.tensor(dls.stats[0]).view(1, 3, 1, 1),
            torch.from_numpy(t_src.x).permute(0, 3, 1, 2).float()/255, eps=1e-4)'''),
-    (67, 'test', (), r'''import pickle
+    (71, 'test', (), r'''import pickle
 e = dls.new_empty()
 test_eq((len(e.train.dataset), len(e.valid.dataset), e.source), (0, 0, None))
 test_eq(e.stats, dls.stats); test_eq(e.vocab, ['0', '1'])
@@ -224,16 +235,16 @@ assert len(blob) < 100_000, len(blob)                  # the 256 synthetic patch
 tb2 = pickle.loads(blob).test_dl(t_src).one_batch()[0]
 test_close(tb2, tb)
 len(blob)'''),
-    (69, 'test', (), r'''dls_r = pcam_dls(data_path('pcam-subset'), n=200, bs=50, device='cpu')
+    (73, 'test', (), r'''dls_r = pcam_dls(data_path('pcam-subset'), n=200, bs=50, device='cpu')
 test_eq(len(dls_r.train_idxs), 200)
 assert set(dls_r.train_idxs) <= set(dls_r.source.splits['train']) and set(dls_r.valid_idxs) <= set(dls_r.source.splits['valid'])
 xb, yb = dls_r.one_batch()
 test_eq(xb.shape, (50, 3, 96, 96))
 len(dls_r.train_idxs), len(dls_r.valid_idxs), [round(v, 3) for v in dls_r.stats[0]]'''),
-    (71, 'import', (), r'''sslxai.data'''),
-    (72, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
+    (75, 'import', (), r'''sslxai.data'''),
+    (76, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
 g1.shape, g1.dtype, gb.shape'''),
-    (73, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
+    (77, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
 assert 0 <= g1.min() and g1.max() <= 1
 raw = torch.from_numpy(x[:2]).permute(0, 3, 1, 2).float()/255
 normed = (raw - torch.tensor(dls.stats[0]).view(1, 3, 1, 1))/torch.tensor(dls.stats[1]).view(1, 3, 1, 1)
@@ -265,12 +276,14 @@ def test_10_data_cell056(nbflags): nb.run_to(56, nbflags)
 
 def test_10_data_cell058(nbflags): nb.run_to(58, nbflags)
 
-def test_10_data_cell061(nbflags): nb.run_to(61, nbflags)
+def test_10_data_cell062(nbflags): nb.run_to(62, nbflags)
 
 def test_10_data_cell065(nbflags): nb.run_to(65, nbflags)
 
-def test_10_data_cell067(nbflags): nb.run_to(67, nbflags)
-
 def test_10_data_cell069(nbflags): nb.run_to(69, nbflags)
 
+def test_10_data_cell071(nbflags): nb.run_to(71, nbflags)
+
 def test_10_data_cell073(nbflags): nb.run_to(73, nbflags)
+
+def test_10_data_cell077(nbflags): nb.run_to(77, nbflags)

@@ -9,9 +9,9 @@ import pandas as pd
 import torch
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
-from sslxai.core import FULL, set_seed, has_real_data, data_path, tiny_densenet, default_device
+from sslxai.core import FULL, set_seed, tiny_densenet, default_device
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
-from sslxai.data import open_source, SynthSource, ArraySource, pcam_dls
+from sslxai.data import real_or_synth, ArraySource, pcam_dls
 from sslxai.augment import SimCLRAugment
 from sslxai.simclr import create_simclr_model, simclr_learner
 from sslxai.probe import compare_encoders, plot_embedding, finetune_vs_scratch
@@ -25,13 +25,7 @@ if FULL and not torch.cuda.is_available():
     raise RuntimeError("SSLXAI_FULL=1 runs DenseNet169 SimCLR on 19,171 patches for 100 epochs: that needs a GPU, and "
                        "torch sees none here. Unset SSLXAI_FULL for the CPU-sized run.")
 cfg'''),
-    (6, 'run', (), r'''if has_real_data():
-    root = data_path('pcam-subset')
-    train_src, valid_src = open_source(root, split='train'), open_source(root, split='valid')
-    data_used = f"real PCam patches: {root}"
-else:
-    train_src, valid_src = SynthSource(2600, seed=0), SynthSource(1000, seed=1)
-    data_used = "synthetic patches (synth_pcam): no real data found"
+    (6, 'run', (), r'''train_src, valid_src, data_used = real_or_synth(2600, 1000)
 print(data_used)
 train_src, valid_src'''),
     (8, 'run', (), r'''def pretrain(train_src, valid_src, cfg, device=None):

@@ -9,9 +9,9 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
-from sslxai.core import FULL, set_seed, has_real_data, data_path, default_device
+from sslxai.core import FULL, set_seed, default_device
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
-from sslxai.data import open_source, SynthSource, ArraySource, pcam_dls, to_gray
+from sslxai.data import real_or_synth, ArraySource, pcam_dls, to_gray
 from sslxai.train import pcam_learner
 from sslxai.augment import SimCLRAugment
 from sslxai.simclr import create_simclr_model, simclr_learner, BF16Autocast
@@ -30,13 +30,7 @@ if FULL and not torch.cuda.is_available():
 device = default_device()
 t_start = time.perf_counter()
 cfg'''),
-    (6, 'run', (), r'''if has_real_data():
-    root = data_path('pcam-subset')
-    train_src, valid_src = open_source(root, split='train'), open_source(root, split='valid')
-    data_used = f"real PCam patches: {root}"
-else:
-    train_src, valid_src = SynthSource(2000, seed=0), SynthSource(600, seed=1)
-    data_used = "synthetic patches (synth_pcam): no real data found"
+    (6, 'run', (), r'''train_src, valid_src, data_used = real_or_synth(2000, 600)
 print(data_used, '|', len(train_src), 'train,', len(valid_src), 'valid')'''),
     (8, 'test', (), r'''rng = np.random.default_rng(cfg['seed'])
 yv_all = np.asarray(valid_src.labels)
