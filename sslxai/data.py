@@ -776,7 +776,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
     dls.train_idxs, dls.valid_idxs = tr, va
     return dls
 
-# %% ../nbs/10_data.ipynb #77fc898d
+# %% ../nbs/10_data.ipynb #bbef1393
 def denorm(xb:torch.Tensor, # normalised images [B,3,H,W] or [3,H,W]
            stats, # (mean, std) per channel
           ) -> torch.Tensor:

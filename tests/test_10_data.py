@@ -241,10 +241,16 @@ assert set(dls_r.train_idxs) <= set(dls_r.source.splits['train']) and set(dls_r.
 xb, yb = dls_r.one_batch()
 test_eq(xb.shape, (50, 3, 96, 96))
 len(dls_r.train_idxs), len(dls_r.valid_idxs), [round(v, 3) for v in dls_r.stats[0]]'''),
-    (75, 'import', (), r'''sslxai.data'''),
-    (76, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
+    (75, 'test', (), r'''blob_r = pickle.dumps(dls_r.new_empty())
+kag_s = open_source(data_path('kaggle-hcd-sample'))
+tk = pickle.loads(blob_r).test_dl(kag_s).one_batch()[0]
+test_close(tk, dls_r.test_dl(kag_s).one_batch()[0])
+assert len(blob_r) < 100_000 and b'patch' not in blob_r, len(blob_r)    # no file names inside
+len(blob_r), tuple(tk.shape)'''),
+    (77, 'import', (), r'''sslxai.data'''),
+    (78, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
 g1.shape, g1.dtype, gb.shape'''),
-    (77, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
+    (79, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
 assert 0 <= g1.min() and g1.max() <= 1
 raw = torch.from_numpy(x[:2]).permute(0, 3, 1, 2).float()/255
 normed = (raw - torch.tensor(dls.stats[0]).view(1, 3, 1, 1))/torch.tensor(dls.stats[1]).view(1, 3, 1, 1)
@@ -286,4 +292,6 @@ def test_10_data_cell071(nbflags): nb.run_to(71, nbflags)
 
 def test_10_data_cell073(nbflags): nb.run_to(73, nbflags)
 
-def test_10_data_cell077(nbflags): nb.run_to(77, nbflags)
+def test_10_data_cell075(nbflags): nb.run_to(75, nbflags)
+
+def test_10_data_cell079(nbflags): nb.run_to(79, nbflags)
