@@ -101,7 +101,6 @@ class SimCLRAugment(nn.Module):
 
 # %% ../nbs/40_augment.ipynb #8b6ac9f1
 @patch
-@patch
 @torch.no_grad()
 def sample_params(self:SimCLRAugment, n:int, # number of images
                   h:int=96, w:int=96, # input height and width
@@ -197,7 +196,6 @@ def _stats(stats, x):
     return mean, std
 
 @patch
-@patch
 @torch.no_grad()
 def apply(self:SimCLRAugment, x:Tensor, # float [B,3,H,W] batch in [0,1] (or normalised, see `stats`)
           params:dict, # from `sample_params`
@@ -221,7 +219,6 @@ def apply(self:SimCLRAugment, x:Tensor, # float [B,3,H,W] batch in [0,1] (or nor
     if stats is not None: x = (x - mean) / std
     return x
 
-@patch
 @patch
 @torch.no_grad()
 def view(self:SimCLRAugment, x:Tensor, # float [B,3,H,W] batch (see `apply`)

@@ -13,7 +13,8 @@ __all__ = ['COMMANDS', 'command', 'main']
 # %% ../nbs/90_cli.ipynb #488b8d62
 COMMANDS = {
     'demo': ('sslxai.train', 'demo_cli'),
-    'train': ('sslxai.train', 'train_cli'),
+    'train': ('sslxai.recipe', 'train_cli'),
+    'pretrain': ('sslxai.pretrain', 'pretrain_cli'),
     'evaluate': ('sslxai.train', 'evaluate_cli'),
     'explain': ('sslxai.explain', 'explain_cli'),
     'evaluate-explanations': ('sslxai.evaluate', 'evaluate_explanations_cli'),
@@ -42,6 +43,7 @@ def main(argv:list=None, # arguments after the program name; sys.argv[1:] by def
     args = vars(p.parse_args(argv[1:]))
     args.pop('pdb', None); args.pop('xtra', None)
     try: f(**args)        # not returned: the console script does sys.exit(main()), and a dict there means status 1
+    except KeyboardInterrupt: sys.exit(130)   # the command has said what was kept and how to continue
     except (ValueError, OSError) as e:     # bad input (DataError, ModelFileError, a missing file): one clear line
         if os.environ.get('SSLXAI_DEBUG'): raise
         sys.exit(f"sslxai {argv[0]}: error: {e}\n(set SSLXAI_DEBUG=1 for the traceback)")

@@ -5,7 +5,7 @@
 # %% ../nbs/10_data.ipynb #22a6e6e2
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
-import csv, hashlib, math, os, re, shutil, warnings
+import csv, math, re, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -295,7 +295,7 @@ IMG_EXTS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
 
 class Source:
     "Base class of sources: `len`, `src[i] -> (uint8 [96,96,3] array, int)`, `.labels`, `.name(i)`, `.get_batch(idxs)`."
-    path, skipped, splits = None, (), None
+    path, skipped, splits, labelled = None, (), None, True
     def __len__(self): return len(self.labels)
     def _get(self, i:int) -> np.ndarray: raise NotImplementedError
     def name(self, i:int) -> str: return f"{type(self).__name__}[{i}]"
@@ -319,7 +319,8 @@ class Source:
     def counts(self) -> dict: return {int(k): int(v) for k, v in zip(*np.unique(self.labels, return_counts=True))}
     def __repr__(self):
         sk = f", skipped={len(self.skipped)}" if self.skipped else ''
-        return f"{type(self).__name__}({str(self.path)!r}, n={len(self)}, labels={self.counts()}{sk})"
+        lab = f"labels={self.counts()}" if self.labelled else 'unlabelled'
+        return f"{type(self).__name__}({str(self.path)!r}, n={len(self)}, {lab}{sk})"
     def validate(self, on_error:str='raise'):
         "Read every item. 'raise': one `DataError` listing all bad items; 'report': return [(name, problem)]."
         bad = []
@@ -401,10 +402,10 @@ def read_image(path, # an image file: jpg, png or tif
 
 # %% ../nbs/10_data.ipynb #b52b093e
 class FileSource(Source):
-    "A source over image files with labels (used by the ImageFolder and Kaggle layouts)."
-    def __init__(self, files, labels, path, vocab=None, skipped=()):
+    "A source over image files with labels (ImageFolder and Kaggle layouts), or without (`labelled=False`, labels -1)."
+    def __init__(self, files, labels, path, vocab=None, skipped=(), labelled:bool=True):
         self.files, self.labels = [Path(f) for f in files], np.asarray(labels, dtype=np.int64)
-        store_attr('path,vocab,skipped')
+        store_attr('path,vocab,skipped,labelled')
     def _get(self, i): return read_image(self.files[i])
     def name(self, i): return str(self.files[i])
 
@@ -416,7 +417,7 @@ def _skip_bad(src:FileSource, on_error:str):
     if not bad: return src
     keep = [i for i, f in enumerate(src.files) if str(f) not in bad]
     res = FileSource([src.files[i] for i in keep], src.labels[keep], src.path, src.vocab,
-                     skipped=list(src.skipped) + list(bad.values()))
+                     skipped=list(src.skipped) + list(bad.values()), labelled=src.labelled)
     warnings.warn(f"{src.path}: skipped {len(bad)} bad file(s) of {len(src.files)} (on_error='skip'); see .skipped:\n"
                   + '\n'.join(list(bad.values())[:5]))
     return res
@@ -426,16 +427,33 @@ def _class_label(name:str, names:list):
     if all(re.fullmatch(r'\d+', c) for c in names): return int(name)
     return sorted(names).index(name)
 
-def folder_source(path, on_error:str='raise') -> FileSource:
-    "ImageFolder split folder `{label}/*.jpg|png|tif`; every file must be an image (hidden files excepted)."
+def _is_image(p:Path) -> bool: return p.suffix.lower() in IMG_EXTS and p.is_file()
+
+def _some(paths, k:int=5) -> str:
+    "The names of the first `k` paths, and how many there are in all if more."
+    return ', '.join(p.name for p in paths[:k]) + (f", ... ({len(paths)} in all)" if len(paths) > k else '')
+
+def folder_source(path, # an ImageFolder split folder, or (with `unlabelled`) a plain folder of images
+                  on_error:str='raise', # 'raise' on a bad entry, or 'skip' it (counted, warned, in .skipped)
+                  unlabelled:bool=False, # accept a folder of images without class folders: labels -1, `.labelled` False
+                 ) -> FileSource:
+    "ImageFolder split `{label}/*.jpg|png|tif` (other files beside the class folders are ignored), or a plain folder of images."
     path = Path(path)
     entries = sorted(p for p in path.iterdir() if not p.name.startswith('.'))
     dirs = [p for p in entries if p.is_dir()]
-    loose = [p for p in entries if p.is_file()]
-    if not dirs and not loose: raise DataError(f"{path}: empty folder: no class folders and no images")
-    if loose: raise DataError(f"{path}: {len(loose)} file(s) outside class folders (e.g. {loose[0].name}); "
-                              f"expected ImageFolder layout {{label}}/*.jpg|png|tif")
-    names = [d.name for d in dirs]
+    loose = [p for p in entries if _is_image(p)]      # other files at the top (labels.csv, a README) are ignored, as
+    names = [d.name for d in dirs]                     # torchvision's ImageFolder ignores them
+    if dirs and loose:
+        raise DataError(f"{path}: {len(loose)} image(s) outside the class folders {names}: {_some(loose)}; "
+                        f"an ImageFolder split keeps every image in its class folder {{label}}/")
+    if loose:
+        if not unlabelled:
+            raise DataError(f"{path}: {len(loose)} image(s) and no class folders, so no labels ({_some(loose)}); training "
+                            f"and evaluation need the ImageFolder layout {{label}}/*.jpg|png|tif. Images without labels "
+                            f"can be explained (`sslxai explain`) or opened with open_source(path, unlabelled=True)")
+        return _skip_bad(FileSource(loose, np.full(len(loose), -1), path, labelled=False), on_error)
+    if not dirs: raise DataError(f"{path}: empty folder: no class folders and no images"
+                                 + (f" (only {_some(entries)})" if entries else ''))
     files, labels, skipped = [], [], []
     for d in dirs:
         fs = sorted(p for p in d.iterdir() if not p.name.startswith('.'))
@@ -577,6 +595,7 @@ def _h5_split_name(p:Path) -> str:
 def open_source(path, # HDF5 pair, Kaggle folder, ImageFolder split folder or root
                 split:str=None, # for roots with splits: 'train', 'valid', 'test'
                 on_error:str='raise', # 'raise' on the first bad file, or 'skip' bad files (counted, warned, in .skipped)
+                unlabelled:bool=False, # also open a plain folder of images (no class folders): labels -1, `.labelled` False
                ) -> Source:
     "Open a PCam-like data set; the layout is detected from the path."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -603,12 +622,12 @@ def open_source(path, # HDF5 pair, Kaggle folder, ImageFolder split folder or ro
     if split_dirs and len(split_dirs) == len(subs):
         if split is not None:
             if split not in split_dirs: raise DataError(f"{p}: no split {split!r} (found {sorted(split_dirs)})")
-            return folder_source(split_dirs[split], on_error)
+            return folder_source(split_dirs[split], on_error, unlabelled)
         order = sorted(split_dirs, key=SPLITS.index)
         return SplitSource({k: folder_source(split_dirs[k], on_error) for k in order}, path=p)
     if split is not None: raise DataError(f"{p}: split={split!r} given, but this folder has no split folders {SPLITS}")
     if not any(p.iterdir()): raise DataError(f"{p}: empty folder: no images, class folders, *_x.h5 or train_labels.csv")
-    return folder_source(p, on_error)
+    return folder_source(p, on_error, unlabelled)
 
 # %% ../nbs/10_data.ipynb #2ea6b6ec
 def real_or_synth(n_train:int, # synthetic training patches, used only without real data
@@ -618,7 +637,7 @@ def real_or_synth(n_train:int, # synthetic training patches, used only without r
     "(train source, valid source, a line saying which data): the shared `pcam-subset` splits, else synthetic patches."
     if has_real_data():
         root = data_path('pcam-subset')
-        return open_source(root, split='train'), open_source(root, split='valid'), f"real PCam patches: {root}"
+        return open_source(root, split='train'), open_source(root, split='valid'), "real PCam patches: pcam-subset of the data root"
     return SynthSource(n_train, seed=seed), SynthSource(n_valid, seed=seed + 1), "synthetic patches (synth_pcam): no real data found"
 
 # %% ../nbs/10_data.ipynb #545f53dc
@@ -737,6 +756,9 @@ def pcam_dls(source, # a source, or a path for `open_source`
             ) -> PCamDataLoaders:
     "fastai DataLoaders over a PCam-like source: batches (normalised float [B,3,96,96], TensorCategory)."
     src = open_source(source) if isinstance(source, (str, Path)) else source
+    if not getattr(src, 'labelled', True):
+        raise DataError(f"{src.path}: unlabelled images (no class folders): training and validation need labels, "
+                        f"e.g. the ImageFolder layout {{label}}/*.jpg|png|tif")
     rng = np.random.default_rng(seed)
     splits = getattr(src, 'splits', None) or {}
     if valid is None and 'train' in splits and ('valid' in splits or 'val' in splits):
@@ -749,6 +771,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
             tr, va = tr[_subset(len(tr), n, rng)], va[_subset(len(va), nv, rng)]
     elif valid is not None:
         va_src = open_source(valid) if isinstance(valid, (str, Path)) else valid
+        if not getattr(va_src, 'labelled', True): raise DataError(f"{va_src.path}: unlabelled images cannot be a validation set")
         tr_src = src
         tr = _subset(len(src), n, rng)
         va = _subset(len(va_src), None if n is None else max(1, round(n*valid_pct/(1-valid_pct))), rng)

@@ -4,14 +4,14 @@
 
 # %% ../nbs/98_devtools.ipynb #ffbc1e1f
 from __future__ import annotations
-import ast, json, os, re, sys, traceback, difflib
+import ast, json, os, re, sys, time, traceback, difflib
 from configparser import ConfigParser
 from pathlib import Path
 from fastcore.script import call_parse
 
 # %% auto #0
 __all__ = ['CONFTEST', 'cell_directives', 'is_test_cell', 'project_root', 'nb_to_test', 'EarlierCellFailed', 'NbRunner',
-           'nb_to_markdown', 'generated_files', 'sync', 'sync_cli']
+           'nb_to_markdown', 'generated_files', 'sync', 'sync_cli', 'run_nb', 'run_cli']
 
 # %% ../nbs/98_devtools.ipynb #3446cf3b
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+:?)\s*(.*?)\s*$')
@@ -241,3 +241,44 @@ def sync_cli(check:bool=False, # only check: exit 1 if a generated file is out o
     if check and out:
         print("Run `nbdev_export && sslxai_sync` and commit the result.", file=sys.stderr); sys.exit(1)
     if not out: print('tests/ and README.md are in sync with the notebooks.')
+
+# %% ../nbs/98_devtools.ipynb #8c40a52d
+def run_nb(path, # the notebook to execute in place
+           scale:str='ci', # SSLXAI_SCALE for the run: 'ci', 'course' or 'full'
+           flags:str='', # tst_flags to run as well (e.g. 'slow'); cells with other flags are skipped
+           dest=None, # write here instead of in place
+          ) -> float: # seconds
+    "Execute a notebook at `scale` and save its outputs (nothing is written if a cell fails)."
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from sslxai.core import SCALES
+    if scale not in SCALES: raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    path = Path(path).resolve()
+    nb = read_nb(path)
+    skipped = set(_settings(project_root())[1].get('tst_flags', '').split()) - set(flags.split())
+    def skip(cell): return cell.cell_type == 'code' and bool(set(cell_directives(cell.source)) & skipped)
+    old, cwd, t0 = os.environ.get('SSLXAI_SCALE'), os.getcwd(), time.perf_counter()
+    os.environ['SSLXAI_SCALE'] = scale
+    try:
+        os.chdir(path.parent)
+        shell = CaptureShell()
+        shell.run_all(nb, exc_stop=True, preproc=skip)
+    finally:
+        os.chdir(cwd)
+        if old is None: os.environ.pop('SSLXAI_SCALE', None)
+        else: os.environ['SSLXAI_SCALE'] = old
+    write_nb(nb, dest or path)
+    from nbdev.clean import clean_nb
+    import json
+    d = json.loads(Path(dest or path).read_text()); clean_nb(d)
+    Path(dest or path).write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n')
+    return time.perf_counter() - t0
+
+@call_parse
+def run_cli(nb:str, # the notebook, e.g. nbs/25_paper.ipynb
+            scale:str='ci', # ci, course or full
+            flags:str='', # tst_flags to run as well, e.g. 'slow'
+           ):
+    "Execute a notebook at a scale and save its outputs in place."
+    dt = run_nb(nb, scale, flags)
+    print(f"ran {nb} at scale {scale} in {dt:.0f} s; outputs saved")

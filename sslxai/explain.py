@@ -45,7 +45,7 @@ def image_items(arg:str, # an image file, `PATH`, or `PATH:INDICES` (see above)
         return [dict(name=p.stem, input=str(p), img=read_image(p), label=None)]
     if p.is_file() and not p.name.endswith(('_x.h5', '_y.h5')):
         raise DataError(f"{arg}: not an image ({', '.join(IMG_EXTS)}) nor a data set (HDF5 *_x.h5, or a folder)")
-    src = open_source(p)
+    src = open_source(p, unlabelled=True)          # a plain folder of images too: labels unknown
     if spec is None:
         idxs = list(range(min(limit, len(src))))
         if len(src) > limit: print(f"{arg}: explaining the first {limit} of {len(src)} items (use {arg}:A-B or --limit)")
@@ -54,7 +54,7 @@ def image_items(arg:str, # an image file, `PATH`, or `PATH:INDICES` (see above)
     for i in idxs:
         try: img, lbl = src[i]
         except IndexError: raise DataError(f"{arg}: index {i} out of range ({len(src)} items)") from None
-        items.append(dict(name=f"{p.stem}_{src.item_id(i)}", input=f"{p}:{i}", img=img, label=int(lbl)))
+        items.append(dict(name=f"{p.stem}_{src.item_id(i)}", input=f"{p}:{i}", img=img, label=int(lbl) if src.labelled else None))
     return items
 
 # %% ../nbs/35_explain.ipynb #bdae55de

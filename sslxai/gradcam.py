@@ -343,29 +343,49 @@ def _refs(ref:Tensor, out:Tensor, what:str) -> Tensor:
     if ref.shape[1] != out.shape[1]: raise ValueError(f"{what}: reference dimension {ref.shape[1]} != embedding dimension {out.shape[1]}")
     return ref
 
+def _centre(c:Tensor, out:Tensor, what:str) -> Tensor:
+    c = _plain(torch.as_tensor(c)).detach().to(out.device, torch.float32).reshape(-1)
+    if len(c) != out.shape[1]: raise ValueError(f"{what}: centre has {len(c)} values for embeddings of dimension {out.shape[1]}: pass a mean embedding [D]")
+    return c
+
+_MEASURES = ('dot', 'cosine')
+
 class SimilarityTarget:
-    "Cosine similarity of each sample's embedding to a reference embedding `ref` ([D] for all, or [N,D] one per sample)."
-    def __init__(self, ref:Tensor, # reference embedding(s): the other view, a concept's mean embedding, a prototype
-                ): store_attr()
+    "The similarity of each sample's embedding z to a reference: the dot product <z, ref> (default) or the cosine, optionally centred."
+    def __init__(self, ref:Tensor, # reference embedding(s), [D] for all or [N,D] one per sample: the other view, a prototype, a concept mean
+                 measure:str='dot', # 'dot': <z, ref>, which splits over locations; 'cosine': cos(z, ref), the angle only
+                 centre:Tensor=None, # a mean embedding [D] subtracted from both z and ref before the measure (None: no centring)
+                ):
+        if not (isinstance(measure, str) and measure in _MEASURES):
+            raise ValueError(f"SimilarityTarget: measure must be 'dot' or 'cosine', got {measure!r}")
+        store_attr()
     def __call__(self, out) -> Tensor:
         z = _emb(out)
-        return F.cosine_similarity(z, _refs(self.ref, z, 'SimilarityTarget'), dim=1)
+        r = _refs(self.ref, z, 'SimilarityTarget')
+        if self.centre is not None:
+            c = _centre(self.centre, z, 'SimilarityTarget')
+            z, r = z - c, r - c
+        return (z*r).sum(1) if self.measure == 'dot' else F.cosine_similarity(z, r, dim=1)
+    def __repr__(self): return f"SimilarityTarget(measure={self.measure!r}, centred={self.centre is not None})"
 
 class InfoNCETarget:
-    "Minus the per-sample InfoNCE loss against its positive and a fixed set of negatives (higher = more identifiable)."
-    def __init__(self, positives:Tensor, # the positive embedding of each sample [N,D] (e.g. its other view), or one [D]
-                 negatives, # fixed negative embeddings [K,D], or 'batch': the other samples' positives (couples the batch)
-                 temp:float=0.1, # temperature
+    "Minus the per-sample InfoNCE loss of each output against its positive and its negatives (higher = more identifiable)."
+    def __init__(self, positives:Tensor, # the positive of each sample [N,D] (its other view, through the same model), or one [D]
+                 negatives, # fixed negatives [K,D]; 'batch': the other samples' positives (N-1); 'batch2': both views of every other sample (2N-2, as NT-Xent)
+                 temp:float=0.1, # temperature (the default of `sslxai.losses.nt_xent` and of the `SimCLR` callback)
                 ):
-        if isinstance(negatives, str) and negatives != 'batch': raise ValueError(f"negatives must be a [K,D] tensor or 'batch', got {negatives!r}")
+        if isinstance(negatives, str) and negatives not in ('batch', 'batch2'):
+            raise ValueError(f"InfoNCETarget: negatives must be a [K,D] tensor, 'batch' (N-1) or 'batch2' (2N-2), got {negatives!r}")
         store_attr()
     def __call__(self, out) -> Tensor:
         z = F.normalize(_emb(out), dim=1)
         p = F.normalize(_refs(self.positives, z, 'InfoNCETarget'), dim=1)
         pos = (z*p).sum(1, keepdim=True)/self.temp
         if isinstance(self.negatives, str):
-            neg = z @ p.T/self.temp
-            neg = neg.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float('-inf'))
+            own = torch.eye(len(z), dtype=torch.bool, device=z.device)
+            neg = (z @ p.T/self.temp).masked_fill(own, float('-inf'))
+            if self.negatives == 'batch2':   # the other samples' own outputs, as constants: each score is differentiated on its own row
+                neg = torch.cat([neg, (z @ z.detach().T/self.temp).masked_fill(own, float('-inf'))], 1)
         else:
             n = _plain(torch.as_tensor(self.negatives)).detach().to(z.device, torch.float32).flatten(1)
             if n.ndim != 2 or n.shape[1] != z.shape[1]: raise ValueError(f"InfoNCETarget: negatives must be [K,{z.shape[1]}], got {tuple(n.shape)}")

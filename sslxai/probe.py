@@ -22,8 +22,8 @@ from .core import set_seed
 
 # %% auto #0
 __all__ = ['pool_features', 'embed', 'fit_probe', 'linear_probe', 'probe_head', 'knn_accuracy', 'knn_purity', 'purity_chance',
-           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'reset_parameters', 'recalibrate_bn',
-           'PooledClassifier', 'finetune_vs_scratch']
+           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'label_efficiency', 'paired_gain',
+           'reset_parameters', 'recalibrate_bn', 'PooledClassifier', 'recalibrated', 'finetune_vs_scratch']
 
 # %% ../nbs/50_probe.ipynb #c869d438
 def _as_module(model):
@@ -33,8 +33,14 @@ def _as_module(model):
     raise TypeError(f"embed: expected an nn.Module, a SimCLR model or a fastai Learner, got {type(model).__name__}")
 
 def pool_features(out:torch.Tensor, # encoder output: [B,D] features or [B,C,H,W] feature maps
+                  region:str='all', # 'all': global average pooling; 'centre': the middle third of the map (PCam's label region)
                  ) -> torch.Tensor:
-    "Global-average-pool feature maps to [B,C]; [B,D] passes through."
+    "Average-pool feature maps to [B,C] (over the whole map or its centre cells); [B,D] passes through."
+    if region not in ('all', 'centre'): raise ValueError(f"region must be 'all' or 'centre', got {region!r}")
+    if out.ndim == 4 and region == 'centre':
+        h, w = out.shape[-2:]
+        if h < 3 or w < 3: raise ValueError(f"region='centre' needs maps of at least 3x3, got {h}x{w}")
+        return out[..., h//3:h - h//3, w//3:w - w//3].mean((2, 3))
     if out.ndim == 4: return out.mean((2, 3))
     if out.ndim == 2: return out
     raise ValueError(f"encoder output has shape {tuple(out.shape)}: expected [B,D] or [B,C,H,W]")
@@ -95,10 +101,12 @@ def embed(model, # an encoder (`nn.Module`; 4-D outputs are average-pooled), a S
           n:int=None, # a seeded random subset of this many items (sources and arrays), in their original order
           seed:int=0, # seed of that subset
           device=None, # where to run; default: the model's device
+          region:str='all', # pool the whole feature map, or only its 'centre' cells (PCam's label region)
          ) -> tuple: # (features float32 [N,D] numpy array, labels int64 [N] numpy array)
     "Frozen embeddings of `data` under `model`, in eval mode and without gradients, with their labels."
     m = _as_module(model)
     fn = m.embed if callable(getattr(m, 'embed', None)) else m
+    if region != 'all': fn = m.encoder if isinstance(getattr(m, 'encoder', None), nn.Module) else m   # maps, not pooled features
     p = next(m.parameters(), None)
     device = torch.device(device) if device is not None else (p.device if p is not None else torch.device('cpu'))
     was_training = m.training
@@ -107,7 +115,7 @@ def embed(model, # an encoder (`nn.Module`; 4-D outputs are average-pooled), a S
     try:
         with torch.no_grad():
             for xb, yb in _batches(data, bs, stats, n, seed):
-                feats.append(pool_features(fn(xb.to(device))).float().cpu().numpy())
+                feats.append(pool_features(fn(xb.to(device)), region).float().cpu().numpy())
                 ys.append(np.asarray(yb, dtype=np.int64).reshape(-1))
     finally: m.train(was_training)
     if not feats: raise ValueError("embed: the data is empty")
@@ -268,6 +276,45 @@ def compare_encoders(encoders:dict, # name -> encoder (anything `embed` takes)
                           time_s=round(time.perf_counter() - t0, 3))
     return pd.DataFrame.from_dict(rows, orient='index'), feats
 
+# %% ../nbs/50_probe.ipynb #f379f328
+def label_efficiency(feats:dict, # name -> (train_feats, train_y, valid_feats, valid_y), e.g. from `compare_encoders`
+                     fractions=(0.01, 0.1, 1.0), # fractions of the training labels
+                     seeds=(0, 1, 2), # label subsets drawn per fraction (the same for every encoder)
+                     C:float=1.0, # inverse L2 strength of the probe
+                    ) -> pd.DataFrame: # one row per (encoder, fraction, seed), with each validation patch's correctness
+    "Linear-probe accuracy and AUC of each encoder trained on a fraction of the labels, over seeds."
+    rows = []
+    for frac in fractions:
+        for seed in (seeds if frac < 1 else seeds[:1]):
+            idx = None
+            for name, (Ft, yt, Fv, yv) in feats.items():
+                if idx is None:
+                    k = max(2, int(round(frac*len(yt))))
+                    idx = np.sort(np.random.default_rng(seed).choice(len(yt), k, replace=False)) if frac < 1 else np.arange(len(yt))
+                    while len(np.unique(yt[idx])) < 2: idx = np.sort(np.random.default_rng(seed + 1000).choice(len(yt), k, replace=False))
+                clf = fit_probe(Ft[idx], yt[idx], C=C)
+                p = clf.predict_proba(Fv)
+                rows.append(dict(encoder=name, fraction=frac, seed=seed, n_labels=len(idx), acc=float((p.argmax(1) == yv).mean()),
+                                 auc=_auc(yv, p, clf.classes_), correct=(p.argmax(1) == yv)))
+    return pd.DataFrame(rows)
+
+def paired_gain(tab:pd.DataFrame, # from `label_efficiency`
+                a:str, b:str, # the two encoders: the gain is a - b
+                n_boot:int=2000, # bootstrap resamples of the validation patches
+                seed:int=0,
+               ) -> pd.DataFrame:
+    "Accuracy of `a` minus `b` at each fraction, averaged over seeds, with a 95% paired bootstrap interval over patches."
+    out, rng = [], np.random.default_rng(seed)
+    for frac, g in tab.groupby('fraction'):
+        ca = np.stack(g[g.encoder == a].sort_values('seed').correct.values).astype(float)
+        cb = np.stack(g[g.encoder == b].sort_values('seed').correct.values).astype(float)
+        d = (ca - cb).mean(0)                                    # per validation patch, averaged over the seeds
+        boots = np.array([d[rng.integers(0, len(d), len(d))].mean() for _ in range(n_boot)])
+        lo, hi = np.percentile(boots, [2.5, 97.5])
+        out.append(dict(fraction=frac, n_labels=int(g.n_labels.iloc[0]), seeds=len(ca), acc_a=ca.mean(), acc_b=cb.mean(),
+                        gain=d.mean(), lo=lo, hi=hi, excludes_zero=bool(lo > 0 or hi < 0)))
+    return pd.DataFrame(out).set_index('fraction')
+
 # %% ../nbs/50_probe.ipynb #a1a0885a
 def reset_parameters(model:nn.Module, # modified in place
                     ) -> nn.Module:
@@ -304,6 +351,20 @@ def _encoder_of(model):
     m = _as_module(model)
     return m.encoder if isinstance(getattr(m, 'encoder', None), nn.Module) else m
 
+# %% ../nbs/50_probe.ipynb #4b4d757d
+def recalibrated(model, # an encoder, a SimCLR model or a Learner (not modified)
+                 data, # clean training images: a source, an (images, labels) pair or a DataLoader (as for `embed`)
+                 n:int=1024, # images used to estimate the statistics
+                 bs:int=128, # batch size
+                 stats=None, # (mean, std) normalisation of uint8 images (as for `embed`)
+                 seed:int=0, # seed of the subset
+                ) -> nn.Module:
+    "A copy of `model` with every BatchNorm's running statistics re-estimated exactly on `n` clean images."
+    m = copy.deepcopy(_as_module(model))
+    dev = next(m.parameters()).device
+    batches = (xb.to(dev) for xb, _ in _batches(data, bs, stats, n, seed))
+    return recalibrate_bn(m, batches).eval()
+
 # %% ../nbs/50_probe.ipynb #11f5103f
 def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (its `.encoder`) or a Learner; not modified
                         dls, # fastai DataLoaders of (normalised images, labels); both runs see the same batches
@@ -313,6 +374,7 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
                         wd:float=None, # weight decay (fastai default if None)
                         seed:int=0, # seed of the head, the reset, the batch order and the augmentations
                         names:tuple=('SSL init', 'random init'), # the two rows' names
+                        init=None, # the weights the SSL run started from (a SimCLR model or encoder): the scratch arm starts there; None: `reset_parameters`
                         bn_control:bool=False, # add a third run: the random init with BatchNorm statistics of the data
                         bn_batches:int=8, # training batches that estimate those statistics
                         return_learners:bool=False, # also return the trained fastai Learners
@@ -335,7 +397,9 @@ def finetune_vs_scratch(encoder, # the SSL-pretrained encoder, a SimCLR model (i
         set_seed(seed)
         head = nn.Linear(d, n_out)
         enc = copy.deepcopy(enc0)
-        if scratch: reset_parameters(enc)
+        if scratch:
+            if init is None: reset_parameters(enc)
+            else: enc.load_state_dict(_encoder_of(init).state_dict())
         if bn:
             if hasattr(dls.train, 'rng'): dls.train.rng = random.Random(seed + 1)
             recalibrate_bn(enc.to(xb.device), (b[0] for _, b in zip(range(bn_batches), dls.train)))

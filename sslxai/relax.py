@@ -176,6 +176,15 @@ def _embedder(encoder, amp:bool, channels_last:bool, device_type:str):
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp): return _embed(encoder, t)
     return f
 
+def _centred(f, centre, device):
+    "`f` followed by subtracting the mean embedding `centre` [D] from every representation."
+    c = torch.as_tensor(centre).detach().to(device, torch.float32).reshape(-1)
+    def g(t):
+        h = f(t)
+        if h.shape[1] != len(c): raise ValueError(f"centre has {len(c)} values for representations of dimension {h.shape[1]}: pass a mean embedding [D]")
+        return h - c
+    return g
+
 def _check_x(x):
     if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"x must be a float tensor [N, C, H, W] (normalised images); got "
@@ -185,7 +194,7 @@ def _check_x(x):
 @torch.no_grad()
 def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `model.embed`, a body + pooling, ...
           x:Tensor, # [N, C, H, W] normalised images, on the encoder's device
-          n_masks:int=512, # masks per image (the paper uses 3,000 at 224 px; a few hundred suffice at 96 px)
+          n_masks:int=2000, # masks per image (the paper uses 3,000; `65_explain_ssl` shows how the map settles with more)
           mask_bs:int=32, # masks per encoder call: each call sees N*mask_bs images. A speed knob only
           grid:int|tuple=6, # cells of the mask grid: 6 (16 px cells) for 96 px patches, see the study below
           p_keep:float=0.5, # probability of keeping a cell
@@ -195,12 +204,14 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
           q:float=0.5, # U-RELAX keeps pixels with uncertainty at or below this per-image quantile
           masks:Iterable[Tensor]=None, # batches of masks [B,H,W] to use instead of drawing them (e.g. to compare)
           channels_last:bool=True, # feed the encoder channels_last batches: faster CNNs on CPU, the same numbers
-          amp:bool=False, # run the encoder under bfloat16 autocast: about 2x faster on a CPU with bf16, maps agree closely
+          amp:bool=False, # bfloat16 autocast for the encoder: pays only with bf16 arithmetic (GPU, AVX512-BF16/AMX CPU), slower without
+          centre:Tensor=None, # a mean embedding [D] subtracted from every representation before `sim` (None: none)
          ) -> RelaxResult:
     "RELAX importance, uncertainty and U-RELAX maps for each image of `x`, streamed over batches of masks."
     _check_x(x)
     N, C, H, W = x.shape
     f = _embedder(encoder, amp, channels_last, x.device.type)
+    if centre is not None: f = _centred(f, centre, x.device)
     with _evaluating(encoder):
         h0 = f(x)
         if masks is None: masks = relax_masks(n_masks, (H, W), grid, p_keep, seed, x.device, mask_bs)

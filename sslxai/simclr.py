@@ -5,6 +5,7 @@
 # %% ../nbs/45_simclr.ipynb #311873fd
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
+import warnings
 from collections import OrderedDict
 import torch
 import torch.nn as nn
@@ -15,6 +16,7 @@ from fastcore.basics import ifnone
 from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.training import GradientAccumulation
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner
 from fastai.torch_core import to_float
@@ -173,9 +175,19 @@ class SimCLR(Callback):
             self._stats, self.stats_from = _dls_stats(self.dls)
             if self._stats is None: self.stats_from = 'none: batches must be in [0,1]'
 
+    def _check_accumulation(self):
+        "Warn when fastai's `GradientAccumulation` is in the learner: it does not add negatives."
+        ga = [cb for cb in self.learn.cbs if isinstance(cb, GradientAccumulation)]
+        if ga: warnings.warn(
+            f"SimCLR with GradientAccumulation(n_acc={ga[0].n_acc}): each accumulated micro-batch of B images contrasts only "
+            f"its own 2B views (2B-2 negatives per anchor), so accumulating gradients does not give the negatives of a larger "
+            f"batch, and NT-Xent over kB images is not the sum of k losses over B. Use a larger batch, or several processes "
+            f"(SimCLRLoss gathers their projections), to get more negatives.", stacklevel=2)
+
     def after_create(self): self.learn.loss_func = self.loss_func
     def before_fit(self):
         self._setup()
+        self._check_accumulation()
         self._train_gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)
     def before_validate(self):
         self._setup()

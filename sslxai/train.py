@@ -27,8 +27,8 @@ from .core import tiny_densenet
 
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'head_name', 'create_model', 'model_splitter', 'pcam_learner', 'FastCPU', 'ModelFileError',
-           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'train_cli',
-           'evaluate_cli', 'demo_cli']
+           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'evaluate_cli',
+           'demo_cli']
 
 # %% ../nbs/20_train.ipynb #be775bd4
 _CUSTOM = {'tiny_densenet': tiny_densenet}
@@ -153,6 +153,7 @@ _SAFE = (str, int, float, bool, type(None))
 
 def _plain(v, key):
     "Metadata as plain Python (what `torch.load(weights_only=True)` accepts), or a TypeError naming `key`."
+    if isinstance(v, str): return str(v)          # str subclasses (torch.__version__) as plain str
     if isinstance(v, _SAFE): return v
     if isinstance(v, Path): return str(v)
     if isinstance(v, np.generic): return v.item()
@@ -335,42 +336,6 @@ def _eval_split(src, split=None):
     if split not in splits: raise ValueError(f"{src.path}: no split {split!r} to evaluate (splits: {sorted(splits)})")
     return np.asarray(splits[split]), f"split {split!r}"
 
-@call_parse
-def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder split or root (train/valid), or 'synthetic' (default)
-              arch:str='densenet169', # torchvision model name or 'tiny_densenet'
-              epochs:int=1, # epochs of fit_one_cycle
-              out:str='model.pth', # model file to write (weights + metadata, see save_model)
-              lr:float=2e-3, # maximum learning rate of the one-cycle schedule
-              wd:float=None, # weight decay (fastai default when None)
-              bs:int=64, # batch size
-              n:int=None, # train on a seeded random subset of this many items (all when None)
-              valid_pct:float=0.2, # share held out at random when the data has no valid split
-              pretrained:bool=False, # start from ImageNet weights (downloads them once)
-              fast_cpu:bool=False, # bf16 autocast + channels_last (FastCPU)
-              seed:int=0, # seed of subsets, split and initialisation
-              progress:bool=True, # fastprogress bars (--no-progress hides them)
-             ) -> dict:
-    "Train a PCam classifier with fit_one_cycle, print validation accuracy and AUC, and save the model."
-    from sslxai.core import set_seed
-    from sslxai.data import pcam_dls
-    set_seed(seed)
-    src = _open(data, seed=seed)
-    splits = getattr(src, 'splits', None) or {}
-    vsplit = next((s for s in ('valid', 'val') if s in splits), None)
-    dls = pcam_dls(src, valid_pct=valid_pct, bs=bs, seed=seed, n=n)
-    how = f"the data's own {vsplit!r} split" if vsplit else f"a random {valid_pct:.0%} split"
-    print(f"data: {getattr(src, 'path', data)}: train {len(dls.train_ds)}, valid {len(dls.valid_ds)} ({how})")
-    learn = pcam_learner(dls, arch, pretrained=pretrained, fast_cpu=fast_cpu)
-    t = time.perf_counter()
-    if progress: learn.fit_one_cycle(epochs, lr, wd=wd)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, wd=wd)
-    with learn.no_bar(): loss, acc, auc = learn.validate()
-    res = dict(valid_accuracy=float(acc), valid_auc=float(auc), valid_loss=float(loss), n_train=len(dls.train_ds),
-               n_valid=len(dls.valid_ds), valid=how, fit_s=round(time.perf_counter() - t, 1))
-    save_model(learn, out, data=str(getattr(src, 'path', data)), epochs=epochs, lr=lr, seed=seed, **res)
-    print(f"validation accuracy {acc:.4f}  AUC {auc:.4f}  ({len(dls.valid_ds)} patches, {how}); saved {out}")
-    return res
 
 # %% ../nbs/20_train.ipynb #ac5dcc89
 @call_parse

@@ -14,30 +14,47 @@ w = subprocess.run([sys.executable, '-W', 'always', '-c', 'import warnings, sslx
                    capture_output=True, text=True)
 assert 'FutureWarning: other' in w.stderr, w.stderr      # other warnings still show'''),
     (8, 'import', (), r'''sslxai.core'''),
-    (9, 'run', (), r'''FULL'''),
-    (11, 'import', (), r'''sslxai.core'''),
-    (13, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
-    (15, 'test', (), r'''_old = os.environ.get(_ENV)
+    (9, 'run', (), r'''SCALE'''),
+    (10, 'test', (), r'''_old = os.environ.get('SSLXAI_SCALE')
+os.environ['SSLXAI_SCALE'] = 'huge'
+test_fail(get_scale, contains="SSLXAI_SCALE='huge': expected one of ci, course, full")
+os.environ['SSLXAI_SCALE'] = 'Course'; test_eq(get_scale(), 'course')
+if _old is None: del os.environ['SSLXAI_SCALE']
+else: os.environ['SSLXAI_SCALE'] = _old'''),
+    (12, 'import', (), r'''sslxai.core'''),
+    (13, 'test', (), r'''import tempfile
+with tempfile.TemporaryDirectory() as d:
+    _old = os.environ.get('SSLXAI_CACHE'); os.environ['SSLXAI_CACHE'] = d
+    test_eq(cache_dir('models', 'x'), Path(d)/'models'/'x'); assert (Path(d)/'models'/'x').is_dir()
+    if _old is None: del os.environ['SSLXAI_CACHE']
+    else: os.environ['SSLXAI_CACHE'] = _old'''),
+    (15, 'import', (), r'''sslxai.core'''),
+    (16, 'test', (), r'''p = provenance(note='example')
+test_eq(p['note'], 'example'); assert p['cpu_capability'] in ('DEFAULT', 'AVX2', 'AVX512', 'ZVECTOR', 'SVE256', 'NO AVX') or p['cpu_capability']
+{k: p[k] for k in ('machine', 'cpu_capability', 'native_bf16', 'gpu')}'''),
+    (18, 'import', (), r'''sslxai.core'''),
+    (20, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
+    (22, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(data_root, contains='SSLXAI_DATA=')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (16, 'import', (), r'''sslxai.core'''),
-    (17, 'run', (), r'''data_path('pcam-h5')'''),
-    (18, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
-    (19, 'import', (), r'''sslxai.core'''),
-    (21, 'run', (), r'''has_real_data()'''),
-    (22, 'test', (), r'''_old = os.environ.get(_ENV)
+    (23, 'import', (), r'''sslxai.core'''),
+    (24, 'run', (), r'''data_path('pcam-h5')'''),
+    (25, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
+    (26, 'import', (), r'''sslxai.core'''),
+    (28, 'run', (), r'''has_real_data()'''),
+    (29, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(has_real_data, contains='not a folder')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (24, 'import', (), r'''sslxai.core'''),
-    (25, 'test', (), r'''set_seed(1); a = torch.rand(3)
+    (31, 'import', (), r'''sslxai.core'''),
+    (32, 'test', (), r'''set_seed(1); a = torch.rand(3)
 set_seed(1); test_eq(torch.rand(3), a)
 default_device()'''),
-    (27, 'import', (), r'''sslxai.core'''),
-    (28, 'test', (), r'''m = tiny_densenet()
+    (34, 'import', (), r'''sslxai.core'''),
+    (35, 'test', (), r'''m = tiny_densenet()
 x = torch.randn(2, 3, 96, 96)
 test_eq(m(x).shape, (2, 2))
 test_eq(m.features(x).shape[-2:], (3, 3))    # the same 3x3 last-block map as DenseNet169 at 96 px
@@ -47,12 +64,18 @@ nb = NbRunner('nbs/00_core.ipynb', CELLS)
 
 def test_00_core_cell006(nbflags): nb.run_to(6, nbflags)
 
-def test_00_core_cell015(nbflags): nb.run_to(15, nbflags)
+def test_00_core_cell010(nbflags): nb.run_to(10, nbflags)
 
-def test_00_core_cell018(nbflags): nb.run_to(18, nbflags)
+def test_00_core_cell013(nbflags): nb.run_to(13, nbflags)
+
+def test_00_core_cell016(nbflags): nb.run_to(16, nbflags)
 
 def test_00_core_cell022(nbflags): nb.run_to(22, nbflags)
 
 def test_00_core_cell025(nbflags): nb.run_to(25, nbflags)
 
-def test_00_core_cell028(nbflags): nb.run_to(28, nbflags)
+def test_00_core_cell029(nbflags): nb.run_to(29, nbflags)
+
+def test_00_core_cell032(nbflags): nb.run_to(32, nbflags)
+
+def test_00_core_cell035(nbflags): nb.run_to(35, nbflags)

@@ -6,10 +6,10 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp data'''),
     (2, 'import', (), r'''sslxai.data'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close, test_ne
-import tempfile, time, io
+import hashlib, io, os, shutil, tempfile, time
 from IPython.display import Image as IPImage
 import matplotlib.pyplot as plt
-from sslxai.core import has_real_data'''),
+from sslxai.core import has_real_data, data_root'''),
     (5, 'import', (), r'''sslxai.data'''),
     (7, 'import', (), r'''sslxai.data'''),
     (8, 'import', (), r'''sslxai.data'''),
@@ -64,7 +64,8 @@ test_fail(lambda: src[100], contains='out of range')'''),
 kag = open_source(data_path('kaggle-hcd-sample'))
 sub = open_source(data_path('pcam-subset'))
 val = open_source(data_path('pcam-subset'), split='valid')
-h5, kag, sub, val'''),
+def rel(o): return str(o).replace(str(data_root()), '$SSLXAI_DATA')    # outputs name the data root, not this machine's folder
+print('\n'.join(rel(repr(s)) for s in (h5, kag, sub, val)))'''),
     (34, 'test', (), r'''for s in (h5, kag, val):
     img, lbl = s[0]
     test_eq((img.shape, img.dtype), ((96, 96, 3), np.uint8)); assert lbl in (0, 1)
@@ -94,7 +95,7 @@ xs, ys = h5.get_batch(np.arange(len(h5)))
 vx, vy = val.get_batch(np.arange(len(val)))
 where = {pixel_key(im): j for j, im in enumerate(vx)}
 match = np.array([where.get(pixel_key(im), -1) for im in xs])
-f"{(match >= 0).sum()} of {len(h5)} HDF5 rows found in {len(val)} JPEGs ({time.perf_counter()-t0:.1f} s); e.g. row 0 = {val.name(match[0])}"'''),
+f"{(match >= 0).sum()} of {len(h5)} HDF5 rows found in {len(val)} JPEGs ({time.perf_counter()-t0:.1f} s); e.g. row 0 = {rel(val.name(match[0]))}"'''),
     (41, 'test', (), r'''assert (match >= 0).all(), f"{(match < 0).sum()} HDF5 rows have no pixel-identical JPEG"
 test_eq(vy[match], ys)                          # same labels
 test_eq(vx[match], xs)                          # same pixels (not just the same hash)
@@ -152,11 +153,32 @@ with warnings.catch_warnings(record=True) as w:
     ok = open_source(tmp/'mixed', on_error='skip')
 test_eq(len(ok), 4); test_eq(len(ok.skipped), 1)
 assert 'skipped 1' in str(w[-1].message) and 'gray.png' in ok.skipped[0]
-ok'''),
+repr(ok).replace(str(tmp), '<tmp>')'''),
     (54, 'run', (), r'''(tmp/'mixed'/'0'/'notes.txt').write_text('x')
 fails_with(lambda: open_source(tmp/'mixed'), 'notes.txt', 'not image files')
 (tmp/'mixed'/'0'/'notes.txt').unlink()'''),
-    (56, 'test', (), r'''def kaggle_dir(name, ids_img, ids_csv):
+    (55, 'test', (), r'''for junk in ('labels.csv', 'README', '.DS_Store'): (tmp/'mixed'/junk).write_text('x')
+test_eq(len(open_source(tmp/'mixed')), 5)                   # files that are not images beside the class folders: ignored
+for i in (5, 6): save(good[i], f'mixed/stray{i}.png')
+test_eq(fails_with(lambda: open_source(tmp/'mixed'), 'stray5.png', 'stray6.png'),
+        "<tmp>/mixed: 2 image(s) outside the class folders ['0', '1']: stray5.png, stray6.png; "
+        "an ImageFolder split keeps every image in its class folder {label}/")
+for i in (5, 6): (tmp/'mixed'/f'stray{i}.png').unlink()
+(tmp/'bare').mkdir(); (tmp/'bare'/'README').write_text('x')
+fails_with(lambda: open_source(tmp/'bare'), 'empty folder', 'only README')'''),
+    (57, 'test', (), r'''for i in range(3): save(good[i], f'plain/img{i}.png')
+(tmp/'plain'/'labels.csv').write_text('x')
+fails_with(lambda: open_source(tmp/'plain'), '3 image(s) and no class folders', 'unlabelled=True')
+u = open_source(tmp/'plain', unlabelled=True)
+test_eq((len(u), u.labelled, u.labels.tolist(), [Path(u.name(i)).name for i in range(3)]),
+        (3, False, [-1, -1, -1], ['img0.png', 'img1.png', 'img2.png']))
+test_eq(u[2], (good[2], -1)); test_eq(u.get_batch([1])[0][0], good[1])
+test_eq(repr(u).replace(str(tmp), '<tmp>'), "FileSource('<tmp>/plain', n=3, unlabelled)")
+save(good[3][..., 0], 'plain/gray.png')
+with warnings.catch_warnings(record=True):
+    warnings.simplefilter('always'); us = open_source(tmp/'plain', unlabelled=True, on_error='skip')
+test_eq((len(us), us.labelled, len(us.skipped)), (3, False, 1))'''),
+    (59, 'test', (), r'''def kaggle_dir(name, ids_img, ids_csv):
     d = tmp/name
     for k, i in enumerate(ids_img): save(good[k], f'{name}/train/{i}.tif')
     (d/'train_labels.csv').write_text('id,label\n' + ''.join(f'{i},{k%2}\n' for k, i in enumerate(ids_csv)))
@@ -170,7 +192,7 @@ with warnings.catch_warnings(record=True):
 test_eq(len(s2), 2); test_eq(len(s2.skipped), 1)
 (tmp/'kag_bad'/'train').mkdir(parents=True); (tmp/'kag_bad'/'train_labels.csv').write_text('id,label\na,2\n')
 fails_with(lambda: open_source(tmp/'kag_bad'), 'train_labels.csv', 'line 2')'''),
-    (58, 'test', (), r'''def h5pair(name, x, y, xkey='x', ykey='y'):
+    (61, 'test', (), r'''def h5pair(name, x, y, xkey='x', ykey='y'):
     (tmp/name).mkdir(exist_ok=True)
     with h5py.File(tmp/name/'t_x.h5', 'w') as f: f[xkey] = x
     with h5py.File(tmp/name/'t_y.h5', 'w') as f: f[ykey] = y
@@ -189,19 +211,19 @@ fails_with(lambda: open_source(tmp/'h5lonely'), 'l_y.h5', 'missing')
 fails_with(lambda: open_source(tmp/'nowhere'), 'nowhere', 'no such file')
 fails_with(lambda: ArraySource(good[:4], [0, 1]), '4 images', '2 labels')
 shutil.rmtree(tmp)   # the bad files are no longer needed'''),
-    (60, 'import', (), r'''sslxai.data'''),
-    (61, 'run', (), r'''tr_s, va_s, used = real_or_synth(20, 10)
+    (63, 'import', (), r'''sslxai.data'''),
+    (64, 'run', (), r'''tr_s, va_s, used = real_or_synth(20, 10)
 used, len(tr_s), len(va_s)'''),
-    (62, 'test', (), r'''from unittest import mock
-test_eq((used.startswith('real PCam patches'), len(tr_s), len(va_s)), (True, 19171, 2907))
+    (65, 'test', (), r'''from unittest import mock
+test_eq((used, len(tr_s), len(va_s)), ('real PCam patches: pcam-subset of the data root', 19171, 2907))
 with mock.patch.dict(os.environ, {'SSLXAI_DATA': ''}), mock.patch('sslxai.core._default_root', return_value=Path('/nonexistent')):
     tr_f, va_f, used_f = real_or_synth(20, 10, seed=3)
 test_eq((type(tr_f).__name__, len(tr_f), len(va_f), used_f.startswith('synthetic')), ('SynthSource', 20, 10, True))
 test_eq(tr_f.x, synth_pcam(20, seed=3)[0]); test_eq(va_f.x, synth_pcam(10, seed=4)[0])
 with mock.patch.dict(os.environ, {'SSLXAI_DATA': '/nonexistent/data'}):
     test_fail(lambda: real_or_synth(20, 10), contains='/nonexistent/data')     # set but missing: loud, no fallback'''),
-    (64, 'import', (), r'''sslxai.data'''),
-    (65, 'test', (), r'''b = torch.from_numpy(synth_pcam(4, seed=2)[0]).permute(0, 3, 1, 2).float()/255
+    (67, 'import', (), r'''sslxai.data'''),
+    (68, 'test', (), r'''b = torch.from_numpy(synth_pcam(4, seed=2)[0]).permute(0, 3, 1, 2).float()/255
 d = dihedral(b)
 test_eq(d.shape, b.shape)
 test_eq(torch.sort(d.flatten(1), dim=1)[0], torch.sort(b.flatten(1), dim=1)[0])   # same pixels, moved
@@ -209,12 +231,12 @@ test_close(d[:, :, 32:64, 32:64].sum((1, 2, 3)), b[:, :, 32:64, 32:64].sum((1, 2
 j = hed_jitter(b, 0.0)
 test_close(j, b.clamp(min=1/255), eps=1e-4)      # no jitter: the HED round trip is exact
 assert 0 < (hed_jitter(b, 0.05) - b).abs().mean() < 0.05'''),
-    (66, 'import', (), r'''sslxai.data'''),
-    (67, 'import', (), r'''sslxai.data'''),
-    (68, 'run', (), r'''dls = pcam_dls(SynthSource(256, seed=0), bs=32, device='cpu')
+    (69, 'import', (), r'''sslxai.data'''),
+    (70, 'import', (), r'''sslxai.data'''),
+    (71, 'run', (), r'''dls = pcam_dls(SynthSource(256, seed=0), bs=32, device='cpu')
 xb, yb = dls.one_batch()
 type(xb).__name__, xb.shape, xb.dtype, type(yb).__name__, yb[:8], [round(v, 3) for v in dls.stats[0]]'''),
-    (69, 'test', (), r'''test_eq(xb.shape, (32, 3, 96, 96)); test_eq(xb.dtype, torch.float32); test_eq(type(yb), TensorCategory)
+    (72, 'test', (), r'''test_eq(xb.shape, (32, 3, 96, 96)); test_eq(xb.dtype, torch.float32); test_eq(type(yb), TensorCategory)
 test_eq((len(dls.train_idxs), len(dls.valid_idxs)), (205, 51))
 vb = dls.valid.one_batch()[0]
 raw = torch.from_numpy(dls.source.x[dls.valid_idxs[:32]]).permute(0, 3, 1, 2).float()/255
@@ -226,7 +248,12 @@ tb = dls.test_dl(t_src).one_batch()[0]                         # another source,
 test_eq(tb.shape, (10, 3, 96, 96))
 test_close(tb*torch.tensor(dls.stats[1]).view(1, 3, 1, 1) + torch.tensor(dls.stats[0]).view(1, 3, 1, 1),
            torch.from_numpy(t_src.x).permute(0, 3, 1, 2).float()/255, eps=1e-4)'''),
-    (71, 'test', (), r'''import pickle
+    (73, 'test', (), r'''d = Path(tempfile.mkdtemp(prefix='sslxai_plain_'))
+for i in range(4): Image.fromarray(x[i]).save(d/f'p{i}.png')
+test_fail(lambda: pcam_dls(open_source(d, unlabelled=True), bs=2, device='cpu'), contains='unlabelled images (no class folders)')
+test_fail(lambda: pcam_dls(SynthSource(8), valid=open_source(d, unlabelled=True), bs=2, device='cpu'), contains='validation set')
+shutil.rmtree(d)'''),
+    (75, 'test', (), r'''import pickle
 e = dls.new_empty()
 test_eq((len(e.train.dataset), len(e.valid.dataset), e.source), (0, 0, None))
 test_eq(e.stats, dls.stats); test_eq(e.vocab, ['0', '1'])
@@ -235,22 +262,22 @@ assert len(blob) < 100_000, len(blob)                  # the 256 synthetic patch
 tb2 = pickle.loads(blob).test_dl(t_src).one_batch()[0]
 test_close(tb2, tb)
 len(blob)'''),
-    (73, 'test', (), r'''dls_r = pcam_dls(data_path('pcam-subset'), n=200, bs=50, device='cpu')
+    (77, 'test', (), r'''dls_r = pcam_dls(data_path('pcam-subset'), n=200, bs=50, device='cpu')
 test_eq(len(dls_r.train_idxs), 200)
 assert set(dls_r.train_idxs) <= set(dls_r.source.splits['train']) and set(dls_r.valid_idxs) <= set(dls_r.source.splits['valid'])
 xb, yb = dls_r.one_batch()
 test_eq(xb.shape, (50, 3, 96, 96))
 len(dls_r.train_idxs), len(dls_r.valid_idxs), [round(v, 3) for v in dls_r.stats[0]]'''),
-    (75, 'test', (), r'''blob_r = pickle.dumps(dls_r.new_empty())
+    (79, 'test', (), r'''blob_r = pickle.dumps(dls_r.new_empty())
 kag_s = open_source(data_path('kaggle-hcd-sample'))
 tk = pickle.loads(blob_r).test_dl(kag_s).one_batch()[0]
 test_close(tk, dls_r.test_dl(kag_s).one_batch()[0])
 assert len(blob_r) < 100_000 and b'patch' not in blob_r, len(blob_r)    # no file names inside
 len(blob_r), tuple(tk.shape)'''),
-    (77, 'import', (), r'''sslxai.data'''),
-    (78, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
+    (81, 'import', (), r'''sslxai.data'''),
+    (82, 'run', (), r'''g1 = to_gray(x[0]); gb = to_gray(dls.valid.one_batch()[0], dls.stats)
 g1.shape, g1.dtype, gb.shape'''),
-    (79, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
+    (83, 'test', (), r'''test_eq(g1.shape, (96, 96)); test_eq(to_gray(x[:5]).shape, (5, 96, 96))
 assert 0 <= g1.min() and g1.max() <= 1
 raw = torch.from_numpy(x[:2]).permute(0, 3, 1, 2).float()/255
 normed = (raw - torch.tensor(dls.stats[0]).view(1, 3, 1, 1))/torch.tensor(dls.stats[1]).view(1, 3, 1, 1)
@@ -278,20 +305,26 @@ def test_10_data_cell050(nbflags): nb.run_to(50, nbflags)
 
 def test_10_data_cell053(nbflags): nb.run_to(53, nbflags)
 
-def test_10_data_cell056(nbflags): nb.run_to(56, nbflags)
+def test_10_data_cell055(nbflags): nb.run_to(55, nbflags)
 
-def test_10_data_cell058(nbflags): nb.run_to(58, nbflags)
+def test_10_data_cell057(nbflags): nb.run_to(57, nbflags)
 
-def test_10_data_cell062(nbflags): nb.run_to(62, nbflags)
+def test_10_data_cell059(nbflags): nb.run_to(59, nbflags)
+
+def test_10_data_cell061(nbflags): nb.run_to(61, nbflags)
 
 def test_10_data_cell065(nbflags): nb.run_to(65, nbflags)
 
-def test_10_data_cell069(nbflags): nb.run_to(69, nbflags)
+def test_10_data_cell068(nbflags): nb.run_to(68, nbflags)
 
-def test_10_data_cell071(nbflags): nb.run_to(71, nbflags)
+def test_10_data_cell072(nbflags): nb.run_to(72, nbflags)
 
 def test_10_data_cell073(nbflags): nb.run_to(73, nbflags)
 
 def test_10_data_cell075(nbflags): nb.run_to(75, nbflags)
 
+def test_10_data_cell077(nbflags): nb.run_to(77, nbflags)
+
 def test_10_data_cell079(nbflags): nb.run_to(79, nbflags)
+
+def test_10_data_cell083(nbflags): nb.run_to(83, nbflags)

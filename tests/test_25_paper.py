@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
-from sslxai.core import FULL, set_seed, data_path, has_real_data, default_device
+from sslxai.core import SCALE, set_seed, data_path, has_real_data, default_device
 from fastai.vision.core import imagenet_stats
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
 from sslxai.train import pcam_learner, FastCPU, binary_report, format_report

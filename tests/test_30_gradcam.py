@@ -9,7 +9,9 @@ CELLS = [
 import matplotlib.pyplot as plt
 import torchvision
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
-from sslxai.core import tiny_densenet, set_seed, default_device, has_real_data, data_path'''),
+from sslxai.core import tiny_densenet, set_seed, default_device, has_real_data, data_path
+from sslxai.simclr import create_simclr_model
+from sslxai.losses import nt_xent'''),
     (6, 'import', (), r'''sslxai.gradcam'''),
     (7, 'test', (), r'''m = tiny_densenet()
 test_eq(module_name(m, _resolve(m, 'features.norm5')), 'features.norm5')
@@ -163,9 +165,11 @@ with GradCAM(single) as cam:
 
 test_close(agree(m, xb, default_device()), 0, eps=1e-4)'''),
     (46, 'test', ('cuda',), r'''#| cuda
-if torch.cuda.is_available():     # nbtool executes every cell; the test runs where there is a GPU (`--flags cuda`)
-    d169 = torchvision.models.densenet169().eval()
-    test_close(agree(d169, torch.randn(8, 3, 96, 96), torch.device('cuda')), 0, eps=2e-3)'''),
+if not torch.cuda.is_available():
+    raise RuntimeError("This #| cuda cell (DenseNet169 maps on a GPU against the CPU) needs a GPU; torch sees none. "
+                       "Run `nbdev_test --flags cuda` on a machine with one.")
+d169 = torchvision.models.densenet169().eval()
+test_close(agree(d169, torch.randn(8, 3, 96, 96), torch.device('cuda')), 0, eps=2e-3)'''),
     (48, 'run', (), r'''set_seed(0)
 small = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1),
                       nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
@@ -297,12 +301,40 @@ with GradCAM(enc, 'features.norm5') as cam:
     sim_maps = cam(x1, SimilarityTarget(z2)); sims = cam.scores
     nce_maps = cam(x1, InfoNCETarget(z2, zneg, temp=0.1)); nce = cam.scores
 sims, nce'''),
-    (71, 'test', (), r'''test_close(sims, F.cosine_similarity(z1, z2), eps=1e-5)
+    (71, 'test', (), r'''test_close(sims, (z1*z2).sum(1), eps=1e-5)
 lg_ = torch.cat([(F.normalize(z1)*F.normalize(z2)).sum(1, keepdim=True), F.normalize(z1) @ F.normalize(zneg).T], 1)/0.1
 test_close(nce, -F.cross_entropy(lg_, torch.zeros(6, dtype=torch.long), reduction='none'), eps=1e-4)
 test_fail(lambda: SimilarityTarget(z2[:2])(z1), contains='2 reference embeddings for a batch of 6')
 test_fail(lambda: InfoNCETarget(z2, 'bank'), contains="'batch'")'''),
-    (73, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
+    (73, 'run', (), r'''set_seed(0)
+tiny_enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+xg = torch.randn(4, 3, 12, 12)
+with torch.no_grad(): zg, rg = tiny_enc(xg), tiny_enc(torch.randn(4, 3, 12, 12))
+r_signed = torch.randn(8)                                   # a reference with signs: only the raw map splits the score
+with HiResCAM(tiny_enc, '1') as cam:
+    dot_map = cam(xg, SimilarityTarget(rg))
+    cam(xg, SimilarityTarget(r_signed)); raw_map = cam.weigh(cam.activations, cam.gradients)
+with GradCAM(tiny_enc, '1') as cam: gc_map = cam(xg, SimilarityTarget(rg))
+dot_map.sum((1, 2)), (zg*rg).sum(1)'''),
+    (74, 'test', (), r'''test_close(dot_map.sum((1, 2)), (zg*rg).sum(1), eps=1e-6)     # the map sums to <z, ref>
+test_close(raw_map.sum((1, 2)), zg @ r_signed, eps=1e-6)       # for any reference, before the ReLU
+test_close(gc_map, dot_map, eps=1e-7)                          # constant gradient: Grad-CAM = HiResCAM'''),
+    (76, 'run', (), r'''with HiResCAM(enc, 'features.norm5') as cam:
+    own_map = cam(x1, SimilarityTarget(z1, 'cosine'))      # reference = the patch's own embedding
+    view_map = cam(x1, SimilarityTarget(z2, 'cosine'))     # reference = its other view
+own_map.abs().max(), view_map.abs().max()'''),
+    (77, 'test', (), r'''test_close(own_map, torch.zeros_like(own_map), eps=1e-6)
+test_fail(lambda: SimilarityTarget(z2, measure='cos'), contains="measure must be 'dot' or 'cosine'")'''),
+    (79, 'run', (), r'''with torch.no_grad(): zall = enc(xv)                       # 48 patches
+centre = zall.mean(0)
+off_diag = ~torch.eye(len(zall), dtype=torch.bool)
+cos_raw = F.cosine_similarity(zall[:, None], zall[None], dim=-1)[off_diag]
+cos_c = F.cosine_similarity((zall - centre)[:, None], (zall - centre)[None], dim=-1)[off_diag]
+print(f"cosine between different patches: {cos_raw.min():.4f} to {cos_raw.max():.4f}; centred: {cos_c.min():.2f} to {cos_c.max():.2f}")'''),
+    (80, 'test', (), r'''test_close(SimilarityTarget(z2, centre=centre)(z1), ((z1 - centre)*(z2 - centre)).sum(1), eps=1e-5)
+test_close(SimilarityTarget(z2, 'cosine', centre)(z1), F.cosine_similarity(z1 - centre, z2 - centre), eps=1e-6)
+test_fail(lambda: SimilarityTarget(z2, centre=centre[:5])(z1), contains='centre has 5 values')'''),
+    (82, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
     batch_maps = cam(x1, InfoNCETarget(z2, zneg))
     alone_maps = torch.cat([cam(x1[i:i+1], InfoNCETarget(z2[i:i+1], zneg)) for i in range(6)])
     coupled = cam(x1, InfoNCETarget(z2, 'batch'))
@@ -310,7 +342,24 @@ test_fail(lambda: InfoNCETarget(z2, 'bank'), contains="'batch'")'''),
 test_close(alone_maps, batch_maps, eps=1e-5)
 test_ne(coupled[:3], coupled3)
 (alone_maps - batch_maps).abs().max(), (coupled[:3] - coupled3).abs().max()'''),
-    (75, 'test', (), r'''set_seed(0)
+    (84, 'run', (), r'''set_seed(0)
+sm = create_simclr_model('tiny_densenet').eval()
+with torch.no_grad(): p1, p2 = sm(x1), sm(x2)
+with GradCAM(sm, 'encoder.features.norm5') as cam:
+    loss_maps = cam(x1, InfoNCETarget(p2, 'batch2')); s12 = cam.scores
+    cam(x2, InfoNCETarget(p1, 'batch2')); s21 = cam.scores
+    cam(x1, InfoNCETarget(p2, 'batch')); b12 = cam.scores
+    cam(x2, InfoNCETarget(p1, 'batch')); b21 = cam.scores
+nce2, nce1 = -(s12.mean() + s21.mean())/2, -(b12.mean() + b21.mean())/2
+loss_maps.shape, nce2, nt_xent(p1, p2, 0.1), nce1'''),
+    (85, 'test', (), r'''test_close(nce2, nt_xent(p1, p2, 0.1), eps=1e-5)        # 2N-2 negatives: NT-Xent, as SimCLR trains it
+test_ne(nce1, nt_xent(p1, p2, 0.1))                      # N-1 negatives: another loss
+za, zb = torch.randn(2, 5, 8).unbind(0)                  # any temperature, plain tensors
+test_close(-(InfoNCETarget(zb, 'batch2', 0.5)(za).mean() + InfoNCETarget(za, 'batch2', 0.5)(zb).mean())/2, nt_xent(za, zb, 0.5), eps=1e-6)
+zr = za.clone().requires_grad_()
+g_first, = torch.autograd.grad(InfoNCETarget(zb, 'batch2')(zr)[0], zr)
+test_eq(g_first[1:].abs().sum(), 0)                      # a sample's score depends only on its own output'''),
+    (87, 'test', (), r'''set_seed(0)
 probe = nn.Linear(32, 2)
 with torch.no_grad(): probe.weight.copy_(torch.randn(2, 32))
 clf = nn.Sequential(enc, probe).eval()
@@ -318,7 +367,7 @@ with GradCAM(clf, '0.features.norm5') as cam: probe_maps = cam(x1, targets=1)
 with GradCAM(enc, 'features.norm5') as cam: same = cam(x1, targets=lambda z: probe(z)[:, 1])
 test_close(probe_maps, same, eps=1e-6)
 test_eq(module_name(clf, find_target_layer(clf)), '0.features.norm5')'''),
-    (76, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
+    (88, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
 fig, axs = plt.subplots(2, 4, figsize=(8, 4.2), dpi=50)
 for i in range(2):
     for r, (mp, nm) in enumerate([(sim_maps, 'similarity, norm5'), (sim3, 'similarity, denseblock3'),
@@ -326,7 +375,7 @@ for i in range(2):
         ax = axs[i, r]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
         ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
 plt.tight_layout()'''),
-    (78, 'run', (), r'''def best_of(f, n=5):
+    (90, 'run', (), r'''def best_of(f, n=5):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
@@ -339,7 +388,7 @@ def gcam():
     with GradCAM(m, 'features.norm5') as cam: cam(xbig)
 fwd(); gcam()
 ratio = best_of(gcam)/best_of(fwd); ratio'''),
-    (80, 'test', (), r'''for p in m.parameters(): p.grad = None
+    (92, 'test', (), r'''for p in m.parameters(): p.grad = None
 with GradCAM(m, 'features.norm5') as cam: cam(xbig[:4])
 assert all(p.grad is None for p in m.parameters()), "Grad-CAM computed parameter gradients"'''),
 ]
@@ -388,8 +437,16 @@ def test_30_gradcam_cell064(nbflags): nb.run_to(64, nbflags)
 
 def test_30_gradcam_cell071(nbflags): nb.run_to(71, nbflags)
 
-def test_30_gradcam_cell073(nbflags): nb.run_to(73, nbflags)
+def test_30_gradcam_cell074(nbflags): nb.run_to(74, nbflags)
 
-def test_30_gradcam_cell075(nbflags): nb.run_to(75, nbflags)
+def test_30_gradcam_cell077(nbflags): nb.run_to(77, nbflags)
 
 def test_30_gradcam_cell080(nbflags): nb.run_to(80, nbflags)
+
+def test_30_gradcam_cell082(nbflags): nb.run_to(82, nbflags)
+
+def test_30_gradcam_cell085(nbflags): nb.run_to(85, nbflags)
+
+def test_30_gradcam_cell087(nbflags): nb.run_to(87, nbflags)
+
+def test_30_gradcam_cell092(nbflags): nb.run_to(92, nbflags)

@@ -5,12 +5,23 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp explain'''),
     (2, 'import', (), r'''sslxai.explain'''),
-    (3, 'run', (), r'''import os, subprocess, sys, tempfile
+    (3, 'run', (), r'''import contextlib, io, os, subprocess, sys, tempfile
 from PIL import Image
 from fastcore.test import test_eq, test_fail, test_close
-from sslxai.core import data_path
-from sslxai.train import train_cli
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_explain_'))'''),
+from sslxai.core import data_path, data_root
+from sslxai.recipe import train_cli
+tmp = Path(tempfile.mkdtemp(prefix='sslxai_explain_'))
+
+def rel(s:str) -> str:
+    "`s` with the data root shown as $SSLXAI_DATA and the temporary folder as <tmp>: the saved outputs name no machine's folders."
+    return s.replace(str(tmp), '<tmp>').replace(str(data_root()), '$SSLXAI_DATA')
+
+def shown(f, *args, **kwargs):
+    "Call `f`, printing what it prints through `rel`."
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf): return f(*args, **kwargs)
+    finally: print(rel(buf.getvalue()), end='')'''),
     (5, 'import', (), r'''sslxai.explain'''),
     (6, 'run', (), r'''items = image_items(str(data_path('pcam-h5', 'camelyonpatch_level_2_split_valid_x.h5')) + ':0-2')
 [(o['name'], o['label'], o['img'].shape) for o in items]'''),
@@ -19,31 +30,41 @@ h5 = open_source(data_path('pcam-h5'))
 test_eq(items[2]['img'], h5[2][0]); test_eq(items[2]['label'], h5[2][1])
 jpg = sorted((data_path('pcam-subset', 'valid', '1')).glob('*.jpg'))[0]
 test_eq(image_items(str(jpg))[0]['label'], None)
-test_eq(len(image_items(str(data_path('kaggle-hcd-sample')), limit=4)), 4)
+test_eq(len(shown(image_items, str(data_path('kaggle-hcd-sample')), limit=4)), 4)
 test_eq([o['name'] for o in image_items(str(data_path('pcam-subset', 'valid')) + ':1,0')],
         [f"valid_{open_source(data_path('pcam-subset', 'valid')).item_id(i)}" for i in (1, 0)])
 test_fail(lambda: image_items(str(data_path('kaggle-hcd-sample')) + ':99'), contains='index 99 out of range')
 test_fail(lambda: image_items('/no/such/patch.jpg'), contains='/no/such/patch.jpg: no such file')
 test_fail(lambda: image_items(str(jpg) + ':3'), contains='takes no index')'''),
     (9, 'import', (), r'''sslxai.explain'''),
-    (11, 'run', (), r'''res = train_cli(data=str(data_path('pcam-subset')), arch='tiny_densenet', epochs=1, n=320, bs=32,
+    (11, 'run', (), r'''res = shown(train_cli, data=str(data_path('pcam-subset')), arch='tiny_densenet', epochs=1, n=320, bs=32,
                 out=str(tmp/'model.pth'), progress=False)
 tif = sorted(data_path('kaggle-hcd-sample', 'train').glob('*.tif'))[0]
 args = [str(jpg), str(tif), str(data_path('pcam-h5', 'camelyonpatch_level_2_split_valid_x.h5')) + ':0-1',
         str(data_path('pcam-subset', 'valid')) + ':1500', str(data_path('kaggle-hcd-sample'))]
-df = explain_cli(model=str(tmp/'model.pth'), images=args, out=str(tmp/'panels'), limit=2, progress=False)'''),
+df = shown(explain_cli, model=str(tmp/'model.pth'), images=args, out=str(tmp/'panels'), limit=2, progress=False)'''),
     (12, 'test', (), r'''test_eq(len(df), 1 + 1 + 2 + 1 + 2)
 test_eq(sorted(p.name for p in (tmp/'panels').glob('*.png')), sorted(df.panel))
 test_eq(pd.read_csv(tmp/'panels'/'index.csv').shape[0], len(df))
 test_eq(df.label.isna().tolist()[:2], [True, True])                     # bare files: label unknown
 test_eq(int(df.label.iloc[2]), h5[0][1])
 assert ((df.p_tumour >= 0) & (df.p_tumour <= 1)).all()'''),
-    (14, 'run', (), r'''from IPython.display import Image as IPImage
+    (14, 'test', (), r'''plain = tmp/'plain'; plain.mkdir()
+plain_files = sorted(data_path('pcam-subset', 'valid', '0').glob('*.jpg'))[:3]
+for f in plain_files: (plain/f.name).write_bytes(f.read_bytes())
+(plain/'labels.csv').write_text('file,label\n')
+test_eq([(o['name'], o['input'], o['label']) for o in image_items(str(plain))],
+        [(f'plain_{f.stem}', f'{plain}:{i}', None) for i, f in enumerate(plain_files)])
+test_eq(image_items(str(plain) + ':2')[0]['img'], read_image(plain_files[2]))
+dfp = shown(explain_cli, model=str(tmp/'model.pth'), images=[str(plain)], out=str(tmp/'panels_plain'), progress=False)
+test_eq((len(dfp), dfp.label.isna().all()), (3, True))
+test_eq(sorted(p.name for p in (tmp/'panels_plain').glob('*.png')), sorted(dfp.panel))'''),
+    (16, 'run', (), r'''from IPython.display import Image as IPImage
 IPImage(filename=str(tmp/'panels'/df.panel[0]), width=420)'''),
-    (16, 'test', (), r'''df2 = explain_cli(model=str(tmp/'model.pth'), images=[str(jpg)], out=str(tmp/'panels2'), method='layercam',
-                  layer='features.denseblock3', target=1, progress=False)
+    (18, 'test', (), r'''df2 = shown(explain_cli, model=str(tmp/'model.pth'), images=[str(jpg)], out=str(tmp/'panels2'), method='layercam',
+                   layer='features.denseblock3', target=1, progress=False)
 test_eq(df2.layer[0], 'features.denseblock3'); test_eq(df2.method[0], 'layercam')'''),
-    (18, 'test', (), r'''Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp/'small.png')
+    (20, 'test', (), r'''Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp/'small.png')
 Image.fromarray(np.zeros((96, 96), np.uint8)).save(tmp/'gray.png')
 (tmp/'notes.txt').write_text('hello')
 m = str(tmp/'model.pth')
@@ -51,11 +72,11 @@ test_fail(lambda: explain_cli(model=m, images=[str(tmp/'small.png')], out=str(tm
 test_fail(lambda: explain_cli(model=m, images=[str(tmp/'gray.png')], out=str(tmp/'x')), contains='gray.png: wrong channels')
 test_fail(lambda: explain_cli(model=m, images=[str(tmp/'notes.txt')], out=str(tmp/'x')), contains='notes.txt: not an image')
 test_fail(lambda: explain_cli(model=m, images=[str(jpg)], method='gradcam+++'), contains='method must be one of')'''),
-    (20, 'run', (), r'''p = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'explain', '--model', m, str(tif), str(jpg),
+    (22, 'run', (), r'''p = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'explain', '--model', m, str(tif), str(jpg), str(plain),
                     '--out', str(tmp/'cli'), '--no-progress'], capture_output=True, text=True)
-print(p.stdout)'''),
-    (21, 'test', (), r'''test_eq(p.returncode, 0)
-test_eq(sorted(o.name for o in (tmp/'cli').glob('*.png')), sorted([tif.stem + '.png', jpg.stem + '.png']))'''),
+print(rel(p.stdout))'''),
+    (23, 'test', (), r'''test_eq(p.returncode, 0)
+test_eq(sorted(o.name for o in (tmp/'cli').glob('*.png')), sorted([tif.stem + '.png', jpg.stem + '.png'] + [f'plain_{f.stem}.png' for f in plain_files]))'''),
 ]
 nb = NbRunner('nbs/35_explain.ipynb', CELLS)
 
@@ -63,8 +84,10 @@ def test_35_explain_cell007(nbflags): nb.run_to(7, nbflags)
 
 def test_35_explain_cell012(nbflags): nb.run_to(12, nbflags)
 
-def test_35_explain_cell016(nbflags): nb.run_to(16, nbflags)
+def test_35_explain_cell014(nbflags): nb.run_to(14, nbflags)
 
 def test_35_explain_cell018(nbflags): nb.run_to(18, nbflags)
 
-def test_35_explain_cell021(nbflags): nb.run_to(21, nbflags)
+def test_35_explain_cell020(nbflags): nb.run_to(20, nbflags)
+
+def test_35_explain_cell023(nbflags): nb.run_to(23, nbflags)

@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
 from fastai.callback.schedule import *     # fit_one_cycle, lr_find
-from fastcore.test import test_eq, test_ne, test_close, test_fail, test_fig_exists
+from fastcore.test import test_eq, test_ne, test_close, test_fail, test_fig_exists, test_warns
 from sslxai.core import data_path, set_seed'''),
     (5, 'import', (), r'''sslxai.simclr'''),
     (6, 'import', (), r'''sslxai.simclr'''),
@@ -65,9 +65,13 @@ test_fail(lambda: transfer_encoder(src, tiny_densenet(growth_rate=4)), contains=
     (18, 'test', (), r'''z = torch.randn(8, 16)
 test_eq(SimCLRLoss(0.2)(z, torch.zeros(4)), nt_xent(z[:4], z[4:], 0.2))
 test_fail(lambda: SimCLRLoss()(torch.randn(5, 16)), contains='[2B, D]')'''),
-    (20, 'import', (), r'''sslxai.simclr'''),
-    (22, 'import', (), r'''sslxai.simclr'''),
-    (24, 'run', (), r'''def read_patches(split, n, seed=0):
+    (20, 'run', (), r'''chance = {B: round(math.log(2*B - 1), 2) for B in (16, 32, 256, 4096)}
+chance'''),
+    (21, 'test', (), r'''test_close(nt_xent(torch.ones(16, 8), torch.ones(16, 8), 0.1), math.log(31), eps=1e-5)
+test_close(nt_xent(torch.ones(16, 8), torch.ones(16, 8), 0.5), math.log(31), eps=1e-5)'''),
+    (23, 'import', (), r'''sslxai.simclr'''),
+    (25, 'import', (), r'''sslxai.simclr'''),
+    (27, 'run', (), r'''def read_patches(split, n, seed=0):
     "n random PCam patches of a split (both labels) as ([n,3,96,96] float in [0,1], labels)."
     files = sorted(data_path('pcam-subset', split).glob('*/*.jpg'))
     files = [files[i] for i in np.random.default_rng(seed).choice(len(files), n, replace=False)]
@@ -79,22 +83,22 @@ xv, yv = read_patches('valid', 32)
 dls = DataLoaders.from_dsets(list(zip(xt, yt)), list(zip(xv, yv)), bs=16, device='cpu', num_workers=0)
 xb, yb = dls.one_batch()
 xb.shape, yb[:8]'''),
-    (25, 'run', (), r'''set_seed(0)
+    (28, 'run', (), r'''set_seed(0)
 aug = SimCLRAugment(size=32)
 learn = simclr_learner(dls, create_simclr_model('tiny_densenet'), aug=aug, temp=0.1, seed=0)
 learn.loss_func, learn.simclr.aug'''),
-    (27, 'test', (), r'''axs = learn.simclr.show(n=3, generator=0, figsize=(3, 3))
+    (30, 'test', (), r'''axs = learn.simclr.show(n=3, generator=0, figsize=(3, 3))
 test_fig_exists(axs[0, 0])
 v1, v2 = learn.simclr.views(xb, generator=0)
 test_eq(v1.shape, (16, 3, 32, 32)); test_ne(v1, v2)'''),
-    (29, 'test', (), r'''plain = Learner(dls, create_simclr_model('tiny_densenet'), loss_func=lambda *a: None, cbs=SimCLR(aug=aug))
+    (32, 'test', (), r'''plain = Learner(dls, create_simclr_model('tiny_densenet'), loss_func=lambda *a: None, cbs=SimCLR(aug=aug))
 assert plain.loss_func is plain.simclr.loss_func'''),
-    (31, 'test', (), r'''w0 = learn.model.encoder.features.conv0.weight.clone()
+    (34, 'test', (), r'''w0 = learn.model.encoder.features.conv0.weight.clone()
 with learn.no_bar(): lrs = learn.lr_find(start_lr=1e-4, end_lr=1, num_it=8, show_plot=False)
 test_eq(learn.model.encoder.features.conv0.weight, w0)
 assert 1e-5 < lrs.valley < 1 and len(learn.recorder.lrs) == 8
 lrs'''),
-    (33, 'run', (), r'''class Peek(Callback):
+    (36, 'run', (), r'''class Peek(Callback):
     "Records what the model saw and the loss of the last training batch (for the test below)."
     order = SimCLR.order + 1
     def before_batch(self):
@@ -104,7 +108,7 @@ lrs'''),
 peek = Peek()
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3, cbs=peek)
 pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:3]).round(3)'''),
-    (35, 'test', (), r'''test_eq(peek.seen_x.shape, (32, 3, 32, 32))
+    (38, 'test', (), r'''test_eq(peek.seen_x.shape, (32, 3, 32, 32))
 test_eq(peek.seen_y, torch.arange(16))
 test_close(peek.seen_loss, nt_xent(*peek.seen_pred.chunk(2), 0.1), eps=1e-6)
 test_ne(learn.model.encoder.features.conv0.weight, w0)
@@ -113,7 +117,7 @@ assert all(math.isfinite(l) for l in losses) and len(losses) == 8
 vl = float(learn.recorder.values[-1][1])
 with learn.no_bar(): test_close(vl, learn.validate()[0], eps=1e-4)   # validation views are fixed: the same loss again
 round(losses[0], 3), round(losses[-1], 3), round(vl, 3), round(math.log(31), 3)'''),
-    (37, 'test', (), r'''def tiny_run(seed):
+    (40, 'test', (), r'''def tiny_run(seed):
     set_seed(seed)
     l = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16,
                                               device='cpu', shuffle=False, num_workers=0),
@@ -123,13 +127,13 @@ round(losses[0], 3), round(losses[-1], 3), round(vl, 3), round(math.log(31), 3)'
 (wa, la), (wb, lb) = tiny_run(1), tiny_run(1)
 test_eq(wa, wb); test_eq(la, lb)
 test_ne(tiny_run(2)[0], wa)'''),
-    (39, 'test', (), r'''import io, contextlib
+    (42, 'test', (), r'''import io, contextlib
 buf = io.StringIO()
 with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf): learn.fit(1, 1e-4)
 out = buf.getvalue()
 assert 'train_loss' in out and 'valid_loss' in out and '100.00%' in out, out[-500:]
 out.strip().splitlines()[-1].strip()[:60]'''),
-    (41, 'test', (), r'''mean, std = xt.mean((0, 2, 3)), xt.std((0, 2, 3))
+    (44, 'test', (), r'''mean, std = xt.mean((0, 2, 3)), xt.std((0, 2, 3))
 nolab = DataLoaders.from_dsets([(TensorImage(t),) for t in xt[:32]], [(TensorImage(t),) for t in xv[:16]], bs=16,
                                device='cpu', after_batch=[Normalize.from_stats(mean, std)], num_workers=0)
 lrn = simclr_learner(nolab, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0)
@@ -140,25 +144,39 @@ test_eq(peek.seen_x.shape, (32, 3, 32, 32))
 assert -1 < float(peek.seen_x.mean()) < 1 and float(peek.seen_x.min()) < -0.5     # views are normalised like the batches
 assert all(math.isfinite(float(l)) for l in lrn.recorder.losses)
 nolab.one_batch()[0].min() < 0, lrn.simclr.stats_from'''),
-    (43, 'test', (), r'''bad = DataLoaders.from_dsets([(t * 3 - 1,) for t in xt[:16]], [(t,) for t in xv[:16]], bs=16, device='cpu', num_workers=0)
+    (46, 'test', (), r'''bad = DataLoaders.from_dsets([(t * 3 - 1,) for t in xt[:16]], [(t,) for t in xv[:16]], bs=16, device='cpu', num_workers=0)
 lb = simclr_learner(bad, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32))
 with lb.no_bar(), lb.no_logging(): test_fail(lambda: lb.fit(1), contains='expects images in [0,1]')'''),
-    (45, 'test', ('cuda',), r'''#| cuda
+    (48, 'run', (), r'''from fastai.callback.training import GradientAccumulation
+import warnings
+def accumulation_warnings(cbs=None):
+    "The SimCLR callback's accumulation warnings during one short fit (2 batches of 16) with `cbs`."
+    l = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
+                       create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0)
+    with warnings.catch_warnings(record=True) as w, l.no_bar(), l.no_logging():
+        warnings.simplefilter('always'); l.fit(1, 1e-3, cbs=cbs)
+    return [str(m.message) for m in w if 'GradientAccumulation' in str(m.message)]
+acc_msgs = accumulation_warnings(GradientAccumulation(n_acc=32))
+print(acc_msgs[0])'''),
+    (49, 'test', (), r'''test_eq(len(acc_msgs), 1)
+test_eq(accumulation_warnings(), [])          # no warning without accumulation
+with learn.added_cbs(GradientAccumulation(n_acc=32)): test_warns(learn.simclr.before_fit)   # the check runs before every fit'''),
+    (51, 'test', ('cuda',), r'''#| cuda
 if torch.cuda.is_available():   # `--flags cuda` on a GPU machine; a no-op when the notebook is built on a CPU
     dls_gpu = DataLoaders.from_dsets(list(zip(xt, yt)), list(zip(xv, yv)), bs=32, device='cuda', num_workers=0)
     lg = simclr_learner(dls_gpu, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(), seed=0).to_fp16()
     with lg.no_bar(), lg.no_logging(): lg.fit_one_cycle(2, 2e-3)
     assert all(math.isfinite(float(l)) for l in lg.recorder.losses)
     test_eq(lg.xb[0].device.type, 'cuda')'''),
-    (47, 'import', (), r'''sslxai.simclr'''),
-    (48, 'test', (), r'''lbf = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
+    (53, 'import', (), r'''sslxai.simclr'''),
+    (54, 'test', (), r'''lbf = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
                      create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0, cbs=BF16Autocast())
 with lbf.no_bar(), lbf.no_logging(): lbf.fit(1, 1e-3)
 test_eq(lbf.bf16_autocast.pred_dtype, torch.bfloat16)       # the model ran in bfloat16
 test_eq(next(lbf.model.parameters()).dtype, torch.float32)  # its weights stay float32
 assert all(math.isfinite(float(l)) for l in lbf.recorder.losses) and not torch.is_autocast_enabled('cpu')
 [round(float(l), 3) for l in lbf.recorder.losses]'''),
-    (50, 'test', (), r'''import tempfile, torch.distributed as dist
+    (56, 'test', (), r'''import tempfile, torch.distributed as dist
 z = torch.randn(8, 16, dtype=torch.float64, requires_grad=True)
 with tempfile.TemporaryDirectory() as d:
     dist.init_process_group('gloo', init_method=f"file://{d}/rendezvous", rank=0, world_size=1)
@@ -186,25 +204,29 @@ def test_45_simclr_cell015(nbflags): nb.run_to(15, nbflags)
 
 def test_45_simclr_cell018(nbflags): nb.run_to(18, nbflags)
 
-def test_45_simclr_cell027(nbflags): nb.run_to(27, nbflags)
+def test_45_simclr_cell021(nbflags): nb.run_to(21, nbflags)
 
-def test_45_simclr_cell029(nbflags): nb.run_to(29, nbflags)
+def test_45_simclr_cell030(nbflags): nb.run_to(30, nbflags)
 
-def test_45_simclr_cell031(nbflags): nb.run_to(31, nbflags)
+def test_45_simclr_cell032(nbflags): nb.run_to(32, nbflags)
 
-def test_45_simclr_cell035(nbflags): nb.run_to(35, nbflags)
+def test_45_simclr_cell034(nbflags): nb.run_to(34, nbflags)
 
-def test_45_simclr_cell037(nbflags): nb.run_to(37, nbflags)
+def test_45_simclr_cell038(nbflags): nb.run_to(38, nbflags)
 
-def test_45_simclr_cell039(nbflags): nb.run_to(39, nbflags)
+def test_45_simclr_cell040(nbflags): nb.run_to(40, nbflags)
 
-def test_45_simclr_cell041(nbflags): nb.run_to(41, nbflags)
+def test_45_simclr_cell042(nbflags): nb.run_to(42, nbflags)
 
-def test_45_simclr_cell043(nbflags): nb.run_to(43, nbflags)
+def test_45_simclr_cell044(nbflags): nb.run_to(44, nbflags)
+
+def test_45_simclr_cell046(nbflags): nb.run_to(46, nbflags)
+
+def test_45_simclr_cell049(nbflags): nb.run_to(49, nbflags)
 
 @pytest.mark.cuda
-def test_45_simclr_cell045(nbflags): nb.run_to(45, nbflags)
+def test_45_simclr_cell051(nbflags): nb.run_to(51, nbflags)
 
-def test_45_simclr_cell048(nbflags): nb.run_to(48, nbflags)
+def test_45_simclr_cell054(nbflags): nb.run_to(54, nbflags)
 
-def test_45_simclr_cell050(nbflags): nb.run_to(50, nbflags)
+def test_45_simclr_cell056(nbflags): nb.run_to(56, nbflags)

@@ -9,7 +9,7 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
-from sslxai.core import FULL, set_seed, default_device
+from sslxai.core import SCALE, set_seed, default_device
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from sslxai.data import real_or_synth, ArraySource, pcam_dls, to_gray
 from sslxai.train import pcam_learner
@@ -23,10 +23,13 @@ from sslxai.relax import relax, show_relax'''),
                 layer='features.denseblock3', fp16=False, seed=0)
 FULL_CFG = dict(FAST_CFG, arch='densenet169', n_sup=None, sup_epochs=5, sup_lr=1e-3, n_ssl=None, ssl_epochs=100,
                 ssl_lr=1e-3, view_px=96, bs=256, n_probe=None, n_neg=1024, n_masks=2000, mask_bs=64, fp16=True)
-cfg = FULL_CFG if FULL else FAST_CFG
-if FULL and not torch.cuda.is_available():
-    raise RuntimeError("SSLXAI_FULL=1 trains DenseNet169 (supervised and SimCLR) on 19,171 patches: that needs a GPU, "
-                       "and torch sees none here. Unset SSLXAI_FULL for the CPU-sized run.")
+CFGS = {'ci': FAST_CFG, 'full': FULL_CFG}
+if SCALE not in CFGS:
+    raise RuntimeError(f"SSLXAI_SCALE={SCALE!r}: this notebook has the 'ci' and 'full' configurations only")
+cfg = CFGS[SCALE]
+if SCALE == 'full' and not torch.cuda.is_available():
+    raise RuntimeError("SSLXAI_SCALE=full trains DenseNet169 (supervised and SimCLR) on 19,171 patches: that needs a GPU, "
+                       "and torch sees none here. Use SSLXAI_SCALE=ci for the CPU-sized run.")
 device = default_device()
 t_start = time.perf_counter()
 cfg'''),

@@ -33,7 +33,7 @@ assert 'pointing above chance in 1/2 rows' in v and 'insertion in 1/2' in v and 
 assert 'not passing: bad@y' in v and 'at p < 0.05 in 1/2 rows' in v'''),
     (23, 'import', (), r'''sslxai.evaluate'''),
     (25, 'import', (), r'''sslxai.evaluate'''),
-    (27, 'run', (), r'''from sslxai.core import FULL
+    (27, 'run', (), r'''from sslxai.core import SCALE
 from sslxai.train import pcam_learner, save_model, FastCPU
 from sslxai.gradcam import find_target_layer
 CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if FULL else

@@ -49,6 +49,21 @@ print(md)
 assert 'secret' not in md and '```python\n1+1\n```' in md'''),
     (28, 'import', (), r'''sslxai.devtools'''),
     (30, 'test', (), r'''test_eq([p.name for p in sync(check=True)], [])'''),
+    (32, 'import', (), r'''sslxai.devtools'''),
+    (33, 'run', (), r'''import json as _json
+_d = Path(tempfile.mkdtemp())
+_nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_count': None, 'outputs': [],
+                  'source': "import os\nos.environ['SSLXAI_SCALE']"},
+                 {'cell_type': 'code', 'id': 'a2', 'metadata': {}, 'execution_count': None, 'outputs': [],
+                  'source': "#| slow\nraise RuntimeError('a slow cell')"}],
+       'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+(_d/'t.ipynb').write_text(_json.dumps(_nb))
+run_nb(_d/'t.ipynb', 'course')
+_out = _json.loads((_d/'t.ipynb').read_text())['cells'][0]['outputs']
+''.join(_out[0]['data']['text/plain'])'''),
+    (34, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "'course'")                       # the scale reached the notebook
+test_fail(lambda: run_nb(_d/'t.ipynb', 'course', flags='slow'), contains='a slow cell')   # a failing cell stops the run
+test_fail(lambda: run_nb(_d/'t.ipynb', 'huge'), contains="scale must be one of ci, course, full")'''),
 ]
 nb = NbRunner('nbs/98_devtools.ipynb', CELLS)
 
@@ -65,3 +80,5 @@ def test_98_devtools_cell021(nbflags): nb.run_to(21, nbflags)
 def test_98_devtools_cell026(nbflags): nb.run_to(26, nbflags)
 
 def test_98_devtools_cell030(nbflags): nb.run_to(30, nbflags)
+
+def test_98_devtools_cell034(nbflags): nb.run_to(34, nbflags)
