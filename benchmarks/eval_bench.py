@@ -14,7 +14,7 @@ usage: python benchmarks/eval_bench.py [--quick] [--n 100] [--steps 16] [--no-de
 Prints the figures and writes benchmarks/results/eval.json and eval.md.
 """
 from __future__ import annotations
-import argparse, datetime, json, os, platform, sys, time
+import argparse, datetime, json, os, platform, time
 from pathlib import Path
 import numpy as np
 import torch

@@ -1,11 +1,11 @@
 """Reference values of lightly's `NTXentLoss` for fixed seeded inputs, recorded into nbs/42_losses.ipynb.
 
 lightly is a dev-only reference, not a dependency of sslxai. Its declared requirements pull in pytorch_lightning and
-hydra-core, so it is installed on its own, without dependencies, outside the project's venv (NTXentLoss itself needs
-only torch):
+hydra-core, so it is installed on its own, without dependencies, into a folder outside the project's environment
+(NTXentLoss itself needs only torch). From the repository root, with the project's environment active:
 
-    /work/venv/bin/pip install --target /tmp/lightly_pkgs --no-deps lightly==1.6.0
-    PYTHONPATH=/tmp/lightly_pkgs /work/venv/bin/python benchmarks/lightly_ntxent_ref.py
+    python -m pip install --target ../lightly_pkgs --no-deps lightly==1.6.0
+    PYTHONPATH=../lightly_pkgs python benchmarks/lightly_ntxent_ref.py
 
 It prints the cases as the literal list that 42_losses.ipynb holds, compares them with `sslxai.losses.nt_xent`, and
 writes benchmarks/results/lightly_ntxent_ref.json. The inputs are `torch.randn` from a seeded `torch.Generator`, in

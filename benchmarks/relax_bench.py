@@ -20,7 +20,7 @@ arithmetic, and is several times slower on a CPU without it.
 import argparse, json, os, platform, statistics, time, datetime
 from pathlib import Path
 import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn
 import torchvision
 from sslxai.core import tiny_densenet, has_real_data, data_path
 from sslxai.relax import relax, relax_reference, relax_masks, cosine_sim, _embed, _evaluating, RegionEncoder

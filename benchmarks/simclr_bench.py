@@ -7,7 +7,7 @@ of one fastai DataLoader. The bare loop is what the Callback replaces:
     for (x,) in dl: v1, v2 = aug(x); loss = nt_xent(*model(cat([v1, v2])).chunk(2)); loss.backward(); opt.step(); opt.zero_grad()
 
 Only the training phase is timed (fastai: from `before_train` to `after_train`), in alternating repetitions; the
-median is reported. The goal is a Callback overhead of at most 10%. The augmentation is also timed on its own, in
+median is reported. The Callback's overhead should be at most 10%. The augmentation is also timed on its own, in
 total and per transform, and against a per-image torchvision.transforms.v2 pipeline of the same transforms (no HED).
 
     python benchmarks/simclr_bench.py                 # CPU defaults (2-core CPU: about 5-10 minutes when busy)

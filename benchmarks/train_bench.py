@@ -11,7 +11,7 @@ usage: python benchmarks/train_bench.py [--quick] [--no-speed] [--no-accuracy] [
 Prints the figures and writes benchmarks/results/train.json and train.md.
 """
 from __future__ import annotations
-import argparse, datetime, json, os, platform, statistics, sys, time
+import argparse, datetime, json, os, platform, statistics, time
 from pathlib import Path
 import numpy as np
 import torch

@@ -20,7 +20,7 @@ from .metrics import _model_of, _device
 # %% auto #0
 __all__ = ['CAM_NAMES', 'select_positives', 'Embedder', 'CAMExplainer', 'ContrastiveCAM', 'RelaxExplainer', 'MaskMap',
            'default_explainers', 'Timer', 'evaluate_explanations', 'verdict', 'plot_curves', 'show_worst',
-           'evaluate_explanations_cli']
+           'evaluate_explanations_cli', 'bootstrap_ci']
 
 # %% ../nbs/75_evaluate.ipynb #66924cb2
 def _labels(source) -> np.ndarray:
@@ -91,7 +91,7 @@ class ContrastiveCAM:
     def __call__(self, model, x, layer):
         enc = Embedder(model).eval()
         with torch.no_grad(): proto = enc(self.ref.to(x.device)).mean(0)
-        with self.cam_cls(enc, model.get_submodule(layer)) as cam: return cam(x, targets=self.sim(proto))
+        with self.cam_cls(enc, model.get_submodule(layer)) as cam: return cam(x, targets=self.sim(proto, measure='cosine'))
 
 class RelaxExplainer:
     "RELAX importance (Wickstroem et al. 2022) of the model's embedding."
@@ -341,3 +341,16 @@ def evaluate_explanations_cli(model:str=None, # model file written by `save_mode
     if miss: print('missing explainers: ' + '; '.join(f"{k} ({v})" for k, v in miss.items()))
     print(f"wrote {out} ({len(tab)} rows, ground truth: {tab.attrs.get('geometry')})")
     return tab
+
+# %% ../nbs/75_evaluate.ipynb #564b2f30
+def bootstrap_ci(values, # per-sample scores [N] (nan ignored)
+                 n_boot:int=2000, # resamples
+                 seed:int=0,
+                 stat=np.mean, # the statistic
+                ) -> tuple: # (estimate, low, high): the statistic and its 95% percentile interval
+    "The statistic of `values` and a 95% bootstrap interval over the samples."
+    v = np.asarray(values, np.float64); v = v[np.isfinite(v)]
+    if len(v) == 0: return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    b = np.array([stat(v[rng.integers(0, len(v), len(v))]) for _ in range(n_boot)])
+    return (float(stat(v)), *map(float, np.percentile(b, [2.5, 97.5])))

@@ -27,8 +27,8 @@ from .core import tiny_densenet
 
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'head_name', 'create_model', 'model_splitter', 'pcam_learner', 'FastCPU', 'ModelFileError',
-           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'evaluate_cli',
-           'demo_cli']
+           'save_model', 'load_model', 'to_input', 'd8', 'predict_source', 'binary_report', 'format_report',
+           'evaluate_cli', 'demo_cli']
 
 # %% ../nbs/20_train.ipynb #be775bd4
 _CUSTOM = {'tiny_densenet': tiny_densenet}
@@ -71,8 +71,9 @@ def create_model(arch:str='densenet169', # a torchvision classification model na
     else:
         import difflib
         close = difflib.get_close_matches(name, torchvision.models.list_models(module=torchvision.models) + list(_CUSTOM), 3)
-        raise ValueError(f"Unknown architecture {name!r}; did you mean {close}? Any torchvision classification model "
-                         f"name works (torchvision.models.list_models()), plus {list(_CUSTOM)}.")
+        hint = f" Did you mean {', '.join(close)}?" if close else ''
+        raise ValueError(f"Unknown architecture {name!r}.{hint} Any torchvision classification model "
+                         f"name works (torchvision.models.list_models()), plus {', '.join(_CUSTOM)}.")
     lname, lin = _last_linear(model)
     if head == 'linear':
         if lin.out_features != n_out: _set_module(model, lname, nn.Linear(lin.in_features, n_out))
@@ -277,14 +278,24 @@ def to_input(imgs, # uint8 images [N,H,W,3] (or one [H,W,3])
     mean, std = (torch.tensor(s, dtype=torch.float32, device=device).view(1, -1, 1, 1) for s in stats)
     return (x - mean)/std
 
+def d8(x:torch.Tensor, # images [..., H, W] (square)
+       k:int, # which of the 8 symmetries of the square: bit 0 flips left-right, bit 1 up-down, bit 2 transposes
+      ) -> torch.Tensor:
+    "The `k`-th of the 8 dihedral transforms of a batch (k=0 is the identity)."
+    if k & 1: x = x.flip(-1)
+    if k & 2: x = x.flip(-2)
+    if k & 4: x = x.transpose(-1, -2)
+    return x
+
 def predict_source(model, # a model from `load_model`
                    meta:dict, # its metadata (stats)
                    src, # a source (`open_source`): `len`, `.get_batch(idxs)`
                    idxs=None, # items to predict (default: all)
                    bs:int=128, # batch size
                    progress:bool=True, # a fastprogress bar
+                   tta:bool=False, # average the probabilities over the 8 dihedral transforms of each patch
                   ):
-    "Class probabilities [N, n_out] (numpy) and labels [N] for items `idxs` of `src`."
+    "Class probabilities [N, n_out] (numpy) and labels [N] for items `idxs` of `src` (optionally with test-time augmentation)."
     if meta.get('stats') is None:
         raise ValueError("the model file has no normalisation stats; re-save it with save_model(..., stats=(mean, std))")
     idxs = np.arange(len(src)) if idxs is None else np.asarray(idxs)
@@ -294,7 +305,9 @@ def predict_source(model, # a model from `load_model`
     with torch.inference_mode():
         for i in (progress_bar(chunks, leave=False) if progress else chunks):
             x, y = src.get_batch(idxs[i:i+bs])
-            probs.append(torch.softmax(model(to_input(x, meta['stats'], dev)).float(), 1).cpu().numpy()); labels.append(y)
+            xb = to_input(x, meta['stats'], dev)
+            p = sum(torch.softmax(model(d8(xb, k)).float(), 1) for k in range(8))/8 if tta else torch.softmax(model(xb).float(), 1)
+            probs.append(p.cpu().numpy()); labels.append(y)
     return np.concatenate(probs), np.concatenate(labels)
 
 # %% ../nbs/20_train.ipynb #7494e93f
@@ -346,6 +359,7 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
                  bs:int=128, # batch size
                  seed:int=0, # seed of the subset
                  progress:bool=True, # a fastprogress bar (--no-progress hides it)
+                 tta:bool=False, # test-time augmentation: average over the 8 dihedral transforms of each patch
                 ) -> dict:
     "Print accuracy, ROC AUC and the confusion counts of a saved model on any data layout."
     if model is None or data is None: raise TypeError("evaluate_cli needs model= (a model file) and data= (a data set)")
@@ -355,9 +369,9 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
     if n is not None and n < len(idxs):
         what = f"a seeded random subset of {n} of {len(idxs)} items" + ('' if what == 'all items' else f" of {what}")
         idxs = np.sort(np.random.default_rng(seed).choice(idxs, n, replace=False))
-    probs, labels = predict_source(mdl, meta, src, idxs, bs=bs, progress=progress)
+    probs, labels = predict_source(mdl, meta, src, idxs, bs=bs, progress=progress, tta=tta)
     r = binary_report(probs, labels)
-    print(f"{model} on {getattr(src, 'path', data)} ({what}):")
+    print(f"{model} on {getattr(src, 'path', data)} ({what}{', 8-fold dihedral TTA' if tta else ''}):")
     print(format_report(r, meta.get('classes', ('0', '1'))))
     return r
 
@@ -390,6 +404,8 @@ def demo_cli(out:str='sslxai_demo', # output folder
     from sslxai.data import SynthSource, pcam_dls
     from sslxai.gradcam import GradCAM, show_cam, module_name, upsample
     from sslxai.metrics import pointing_game
+    if n < 100: raise ValueError(f"n={n} is too small: the 20% validation split needs both classes (use n >= 100)")
+    if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
     t0 = time.perf_counter()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     set_seed(seed)

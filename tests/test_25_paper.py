@@ -3,17 +3,19 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import os, time, datetime, platform
+    (2, 'run', (), r'''import os, time, json
 from pathlib import Path
 import tempfile
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
-from sslxai.core import SCALE, set_seed, data_path, has_real_data, default_device
+from sslxai.core import SCALE, set_seed, data_path, has_real_data, default_device, provenance
 from fastai.vision.core import imagenet_stats
+from fastai.callback.schedule import combined_cos
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
-from sslxai.train import pcam_learner, FastCPU, binary_report, format_report
+from sslxai.train import pcam_learner, binary_report, format_report, load_model, predict_source, to_input
+from sslxai.recipe import train_recipe, LabelCrop, RECIPES
 from sslxai.gradcam import GradCAM, show_cam, module_name
 import io
 from IPython.display import Image as IPImage
@@ -25,26 +27,29 @@ def as_jpeg(fig, dpi=100, quality=85):
     return IPImage(data=buf.getvalue(), format='jpeg')'''),
     (4, 'run', (), r'''REAL = has_real_data()
 PCAM = os.environ.get('SSLXAI_PCAM')        # optional: folder of the official PCam HDF5 files (data_scripts download)
-if FULL:
-    cfg = dict(arch='densenet169', pretrained=True, n=None, n_eval=None, bs=128, epochs=5, wds=(1e-4, 1e-2, 1e-1),
-               lr_its=100, wd_its=100, stats=imagenet_stats)
-else:
-    cfg = dict(arch='tiny_densenet', pretrained=False, n=1600, n_eval=600, bs=64, epochs=4, wds=(1e-4, 1e-2, 1e-1),
-               lr_its=40, wd_its=25, stats=None)
+CFGS = {
+    'ci': dict(arch='tiny_densenet', recipe=None, pretrained=False, n=1600, n_eval=600, bs=64, epochs=4, crop=None,
+               wds=(1e-4, 1e-2, 1e-1), lr_its=40, wd_its=25, stats=None),
+    'course': dict(arch='densenet169', recipe='course', pretrained=False, n=None, n_eval=None, bs=64, crop=64,
+                   wds=(1e-4, 1e-2, 1e-1), lr_its=30, wd_its=20, stats=None, **{k: RECIPES['course'][k] for k in ('epochs',)}),
+    'full': dict(arch='densenet169', recipe=None, pretrained=True, n=None, n_eval=None, bs=128, epochs=5, crop=None,
+                 wds=(1e-4, 1e-2, 1e-1), lr_its=100, wd_its=100, stats=imagenet_stats),
+}
+cfg = CFGS[SCALE]
 device = default_device()
 work = Path(tempfile.mkdtemp(prefix='sslxai_paper_'))   # lr_find saves a temporary model: keep it out of the repo
-run_info = dict(date=datetime.date.today().isoformat(), machine=platform.platform(), cpus=os.cpu_count(),
-                threads=torch.get_num_threads(), device=str(device), full=FULL, real_data=REAL, **{k: v for k, v in cfg.items() if k != 'stats'})
+run_info = provenance(device=str(device), real_data=REAL, **{k: v for k, v in cfg.items() if k != 'stats'})
 run_info'''),
     (6, 'run', (), r'''set_seed(0)
-if FULL and PCAM:                                               # the official HDF5 files, read lazily
-    train_src, held = open_source(PCAM, split='train'), {k: open_source(PCAM, split=k) for k in ('valid', 'test')}
+if SCALE == 'full' and PCAM:
+    train_src, held = open_source(PCAM, split='train'), {'valid': open_source(PCAM, split='valid'), 'test': open_source(PCAM, split='test')}
 elif REAL:
     root = data_path('pcam-subset')
     train_src, held = open_source(root, split='train'), {'valid': open_source(root, split='valid')}
 else:
     train_src, held = SynthSource(cfg['n'] or 4000, seed=0), {'valid': SynthSource(cfg['n_eval'] or 1000, seed=1)}
-dls = pcam_dls(train_src, valid_pct=0.2, bs=cfg['bs'], seed=0, n=cfg['n'], stats=cfg['stats'])
+aug = LabelCrop(cfg['crop']) if cfg['crop'] else True
+dls = pcam_dls(train_src, valid_pct=0.2, bs=cfg['bs'], seed=0, n=cfg['n'], stats=cfg['stats'], aug=aug)
 len(dls.train_ds), len(dls.valid_ds), [round(v, 3) for v in dls.stats[0]]'''),
     (8, 'run', (), r'''def eval_set(src, n=None, seed=1):
     "A seeded sample of `n` items of `src` (in memory), or `src` itself."
@@ -65,14 +70,16 @@ test_eq(len(dls.valid_ds), len(dls.valid_idxs))
 assert set(evals['valid'].counts()) == {0, 1}'''),
     (12, 'run', (), r'''learn = pcam_learner(dls, cfg['arch'], pretrained=cfg['pretrained'], path=work)'''),
     (13, 'run', ('cuda',), r'''#| cuda
-if device.type == 'cuda': learn.to_fp16()   # fastai's MixedPrecision (CUDA only)'''),
+if device.type != 'cuda': raise RuntimeError("this cell trains in mixed precision on a GPU; torch sees none here")
+learn.to_fp16()   # fastai's MixedPrecision (CUDA only)'''),
     (15, 'run', (), r'''learn.model.to(device); next(learn.model.parameters()).device.type'''),
     (17, 'run', (), r'''from fastai.callback.schedule import valley, minimum
 with learn.no_bar(): sug = learn.lr_find(num_it=cfg['lr_its'], show_plot=False, suggest_funcs=(valley, minimum))
 lr = float(np.clip(sug.minimum, 1e-3, 3e-2))
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(learn.recorder.lrs, learn.recorder.losses); ax.set_xscale('log')
-ax.axvline(lr, c='r', ls='--', label=f'chosen {lr:.1e}'); ax.axvline(sug.valley, c='gray', ls=':', label=f'valley {sug.valley:.1e}')
+ax.axvline(lr, c='r', ls='--', label=f'minimum/10 {lr:.1e}'); ax.axvline(sug.valley, c='gray', ls=':', label=f'valley {sug.valley:.1e}')
+if cfg['recipe']: ax.axvline(RECIPES[cfg['recipe']]['lr'], c='g', label=f"recipe {RECIPES[cfg['recipe']]['lr']:.0e}")
 ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)'); ax.legend(fontsize=8); ax.set_title('lr_find', fontsize=9)
 lr'''),
     (18, 'test', (), r'''assert 1e-3 <= lr <= 3e-2 and len(learn.recorder.lrs) > 5
@@ -91,30 +98,60 @@ best_wd = min(curves, key=lambda w: curves[w][1][curves[w][0] <= 10*lr].min()); 
     (21, 'test', (), r'''test_eq(sorted(curves), sorted(cfg['wds'])); test_fig_exists(ax)'''),
     (23, 'run', (), r'''set_seed(0)
 t0 = time.perf_counter()
-lr_max = lr
-if cfg['pretrained']:   # FULL: the new head on the frozen body first, then the whole network (as fastai's fine_tune)
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, lr, wd=best_wd)
-    learn.unfreeze(); lr_max = slice(lr/100, lr)
-with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], lr_max, wd=best_wd)
+if cfg['recipe'] is None:
+    lr_max = lr
+    if cfg['pretrained']:   # the new head on the frozen body first, then the whole network (as fastai's fine_tune)
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, lr, wd=best_wd)
+        learn.unfreeze(); lr_max = slice(lr/100, lr)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], lr_max, wd=best_wd)
+    model, stats = learn.model.eval(), dls.stats
+    hist = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]
+    trained = dict(lr=lr, wd=best_wd, epochs=cfg['epochs'], cached=False)
+else:
+    run = train_recipe(train_src if not REAL else data_path('pcam-subset'), cfg['recipe'], progress=False)
+    model, meta = load_model(run['final'])
+    stats, hist = meta['stats'], run['history']
+    trained = dict(lr=run['cfg']['lr'], wd=run['cfg']['wd'], epochs=run['cfg']['epochs'], cached=run['cached'],
+                   train_s=sum(h['seconds'] for h in hist) if not run['cached'] else run.get('fit_s'),
+                   trained_on=run.get('date'), train_threads=run.get('threads'), train_precision=run.get('precision_used'))
 fit_s = time.perf_counter() - t0
-hist = np.array(learn.recorder.values)
-{k: round(float(v), 4) for k, v in zip(learn.recorder.metric_names[1:-1], hist[-1])}, f"{fit_s:.0f} s"'''),
-    (24, 'run', (), r'''learn.recorder.plot_sched(figsize=(8, 2.5))'''),
-    (25, 'run', (), r'''learn.recorder.plot_loss(); plt.gcf().set_size_inches(5, 3); plt.title('Figure 5: losses', fontsize=9);'''),
-    (26, 'test', (), r'''lrs = np.array(learn.recorder.hps['lr'])
-test_close(lrs.max(), lr, eps=lr*0.05); assert lrs[-1] < lr/100 and lrs.argmax() < len(lrs)//2
-assert np.isfinite(hist).all()'''),
-    (28, 'test', (), r'''def scores(dl):
-    with learn.no_bar(): p, y, l = learn.get_preds(dl=dl, with_loss=True)
-    return p.float().numpy(), y.numpy(), l.numpy()
-
-res = {'random split (shares slides)': scores(dls.valid)}
-res.update({f'PCam {k} split (other slides)': scores(dls.test_dl(s)) for k, s in evals.items()})
-reports = {k: binary_report(p, y) for k, (p, y, l) in res.items()}
+model = model.to(device).eval()
+trained, hist[-1]'''),
+    (24, 'run', (), r'''fig, axs = plt.subplots(1, 2, figsize=(9, 2.6))
+if cfg['recipe'] is None:
+    lrs = np.array(learn.recorder.hps['lr']); axs[0].plot(lrs); axs[0].set_xlabel('batch')
+    learn.recorder.plot_loss(ax=axs[1])
+else:
+    sched = combined_cos(0.25, trained['lr']/25, trained['lr'], trained['lr']/1e5)
+    pos = np.linspace(0, 1, 200); axs[0].plot(pos*trained['epochs'], [float(sched(p)) for p in pos]); axs[0].set_xlabel('epoch')
+    e = [h['epoch'] + 1 for h in hist]
+    axs[1].plot(e, [h['train_loss'] for h in hist], 'o-', label='train'); axs[1].plot(e, [h['valid_loss'] for h in hist], 'o-', label='valid')
+    axs[1].set_xlabel('epoch'); axs[1].legend(fontsize=8)
+axs[0].set_title('Figure 4: the one-cycle learning rate', fontsize=9); axs[1].set_title('Figure 5: losses', fontsize=9)
+plt.tight_layout()'''),
+    (25, 'test', (), r'''assert np.isfinite([v for h in hist for v in h.values()]).all()
+if cfg['recipe'] is None:
+    test_close(lrs.max(), lr, eps=lr*0.05); assert lrs[-1] < lr/100 and lrs.argmax() < len(lrs)//2
+else: test_eq(len(hist), trained['epochs'])'''),
+    (27, 'run', (), r'''meta_eval = dict(stats=stats)
+t0 = time.perf_counter()
+res = {}
+if cfg['recipe'] is None:
+    res['random split (shares slides)'] = predict_source(model, meta_eval, train_src, np.asarray(dls.valid_idxs), progress=False)
+for k, s in evals.items():
+    res[f'PCam {k} split (other slides)'] = predict_source(model, meta_eval, s, progress=False)
+    res[f'PCam {k} split, 8-fold TTA'] = predict_source(model, meta_eval, s, progress=False, tta=True)
+eval_s = time.perf_counter() - t0
+reports = {k: binary_report(p, y) for k, (p, y) in res.items()}
 for k, r in reports.items(): print(f"{k}:\n{format_report(r)}\n")'''),
-    (29, 'test', (), r'''for k, r in reports.items(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
-test_close(reports['random split (shares slides)']['accuracy'], hist[-1][2], eps=1e-4)   # = fastai's own metric'''),
-    (32, 'run', (), r'''p, y, l = res['PCam valid split (other slides)']
+    (28, 'test', (), r'''for k, r in reports.items(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
+if cfg['recipe'] is None: test_close(reports['random split (shares slides)']['accuracy'], hist[-1]['accuracy'], eps=1e-4)   # = fastai's own metric
+else: test_close(reports['PCam valid split (other slides)']['accuracy'], hist[-1]['accuracy'], eps=2e-3)   # the recipe's own validation'''),
+    (29, 'run', (), r'''import pandas as pd
+table = pd.DataFrame({k: dict(patches=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in reports.items()}).T
+table'''),
+    (32, 'run', (), r'''p, y = res['PCam valid split (other slides)']
+l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
 r = reports['PCam valid split (other slides)']
 cm = np.array([[r['tn'], r['fp']], [r['fn'], r['tp']]])
 fig, ax = plt.subplots(figsize=(3, 3))
@@ -133,14 +170,13 @@ top_fig = fig
 as_jpeg(fig)'''),
     (34, 'test', (), r'''test_eq(l[top].tolist(), sorted(l.tolist(), reverse=True)[:8])
 assert (p[top].argmax(1) != y[top]).all() or r['accuracy'] > 0.9'''),
-    (36, 'test', (), r'''pred = p.argmax(1)
+    (36, 'run', (), r'''pred = p.argmax(1)
 pick = []
 for t, q in [(1, 1), (0, 0), (0, 1), (1, 0)]:
     pick += list(np.where((y == t) & (pred == q))[0][:2])
 pick = np.array(pick)
 px, py = v.get_batch(pick)
-model = learn.model.eval()
-x = dls.test_dl(ArraySource(px, py)).one_batch()[0]
+x = to_input(px, stats, device)
 with GradCAM(model) as cam:
     maps = cam(x)
     layer = module_name(model, cam.layer)
@@ -151,8 +187,11 @@ cam_fig = fig
 as_jpeg(fig)'''),
     (37, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(cam_fig.axes[0])
 assert (maps >= 0).all()'''),
-    (39, 'run', (), r'''summary = {**run_info, 'lr': round(lr, 5), 'wd': best_wd, 'fit_s': round(fit_s, 1),
-           **{f"{k}: acc / AUC": f"{r['accuracy']:.4f} / {r['auc']:.4f} (n={r['n']})" for k, r in reports.items()}}
+    (40, 'run', (), r'''summary = {**run_info, **trained, 'fit_s': round(fit_s, 1), 'eval_s': round(eval_s, 1),
+           'results': {k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in reports.items()}}
+if SCALE != 'ci':            # the saved course and full runs: a machine-readable record beside the notebooks (README's table)
+    out = Path('results'); out.mkdir(exist_ok=True)
+    (out/f'paper_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
 summary'''),
 ]
 nb = NbRunner('nbs/25_paper.ipynb', CELLS)
@@ -163,16 +202,12 @@ def test_25_paper_cell018(nbflags): nb.run_to(18, nbflags)
 
 def test_25_paper_cell021(nbflags): nb.run_to(21, nbflags)
 
-def test_25_paper_cell026(nbflags): nb.run_to(26, nbflags)
+def test_25_paper_cell025(nbflags): nb.run_to(25, nbflags)
 
 def test_25_paper_cell028(nbflags): nb.run_to(28, nbflags)
 
-def test_25_paper_cell029(nbflags): nb.run_to(29, nbflags)
-
 def test_25_paper_cell034(nbflags): nb.run_to(34, nbflags)
-
-def test_25_paper_cell036(nbflags): nb.run_to(36, nbflags)
 
 def test_25_paper_cell037(nbflags): nb.run_to(37, nbflags)
 
-def test_25_paper_runs_to_end(nbflags): nb.run_to(39, nbflags)
+def test_25_paper_runs_to_end(nbflags): nb.run_to(40, nbflags)

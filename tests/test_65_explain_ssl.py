@@ -99,7 +99,7 @@ layer = cfg['layer']
 t0 = time.perf_counter()
 with GradCAM(sup_model, layer) as cam: m_sup = cam(x, targets=1); s_sup = cam.scores
 with GradCAM(enc, '0.' + layer) as cam:
-    m_sim = cam(x, SimilarityTarget(z2)); s_sim = cam.scores
+    m_sim = cam(x, SimilarityTarget(z2, measure='cosine')); s_sim = cam.scores
     m_nce = cam(x, InfoNCETarget(z2, zneg, temp=cfg['temp'])); s_nce = cam.scores
 with GradCAM(probe_model, '0.' + layer) as cam: m_probe = cam(x, targets=lambda o: o[:, 0]); s_probe = cam.scores
 gc_s = time.perf_counter() - t0

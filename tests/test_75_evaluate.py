@@ -7,7 +7,8 @@ CELLS = [
     (3, 'import', (), r'''sslxai.evaluate'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
 import os, sys, subprocess, tempfile
-from sslxai.core import tiny_densenet, set_seed, has_real_data, data_path, default_device
+import json
+from sslxai.core import SCALE, provenance, tiny_densenet, set_seed, has_real_data, data_path, default_device
 from sslxai.data import SynthSource, open_source, pcam_dls'''),
     (6, 'import', (), r'''sslxai.evaluate'''),
     (8, 'test', (), r'''_x = np.zeros((6, 96, 96, 3), np.uint8); _y = np.array([1, 0, 1, 1, 0, 1]); _m = np.ones((6, 96, 96), bool)
@@ -36,16 +37,16 @@ assert 'not passing: bad@y' in v and 'at p < 0.05 in 1/2 rows' in v'''),
     (27, 'run', (), r'''from sslxai.core import SCALE
 from sslxai.train import pcam_learner, save_model, FastCPU
 from sslxai.gradcam import find_target_layer
-CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if FULL else
+CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if SCALE == 'full' else
        dict(arch='tiny_densenet', pretrained=False, n_train=512, epochs=3, n=12, steps=6, n_masks=32, aug=False))
 set_seed(0)
-dls = pcam_dls(SynthSource(640 if not FULL else 20000, seed=1), bs=64, aug=CFG['aug'], device=None if FULL else 'cpu', seed=0)
-fast = [] if FULL else [FastCPU(bf16=False)]   # channels_last: about 1.5x faster training on this CPU
+dls = pcam_dls(SynthSource(640 if SCALE != 'full' else 20000, seed=1), bs=64, aug=CFG['aug'], device=None if SCALE == 'full' else 'cpu', seed=0)
+fast = [] if SCALE == 'full' else [FastCPU(bf16=False)]   # channels_last: about 1.5x faster training on this CPU
 learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 1e-2); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
     (29, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
-xh = _to_input(held.imgs, dls.stats, default_device() if FULL else 'cpu')
+xh = _to_input(held.imgs, dls.stats, default_device() if SCALE == 'full' else 'cpu')
 rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=CFG['steps'])
 rank_e = rank_layers(learn.model, xh, held.masks, target=1, criterion='energy')
 print(rank_f.round(3).to_string(index=False))'''),
@@ -112,7 +113,7 @@ set_seed(0)
 va_src = open_source(root, split='valid')
 tr_src = open_source(root, split='train')
 rdls = pcam_dls(tr_src, valid=va_src, n=CFG['n_train'], bs=64, aug=CFG['aug'],
-                device=None if FULL else 'cpu', seed=0)
+                device=None if SCALE == 'full' else 'cpu', seed=0)
 rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(CFG['epochs'], 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
@@ -134,11 +135,78 @@ test_close(real_tab.set_index('explainer').loc['ground truth', 'energy'], 1.)'''
     c = det.curves[('gradcam', default_name)]
     print(f"{nm:>10}: clean positives {c['deletion'][0]:.2f}, flat mean-colour patches {c['deletion'][-1]:.2f}")'''),
     (57, 'run', (), r'''fig = show_worst(real_det, ('gradcam', real_layers[0]), k=4)'''),
-    (59, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (59, 'import', (), r'''sslxai.evaluate'''),
+    (60, 'test', (), r'''est, lo, hi = bootstrap_ci(np.r_[np.zeros(50), np.ones(50)])
+test_eq(est, 0.5); assert lo < 0.5 < hi and hi - lo < 0.25
+test_eq(bootstrap_ci(np.full(10, 0.3))[1:], (0.3, 0.3))
+(est, lo, hi)'''),
+    (61, 'run', (), r'''from sslxai.recipe import train_recipe
+from sslxai.train import load_model, predict_source, to_input
+from sslxai.gradcam import GradCAM, HiResCAM
+CCFG = {'ci': dict(recipe='ci', n=24, n_held=16, steps=8), 'course': dict(recipe='course', n=200, n_held=32, steps=16),
+        'full': dict(recipe='course', n=500, n_held=64, steps=16)}[SCALE]
+root = data_path('pcam-subset')
+crun = train_recipe(root, CCFG['recipe'], progress=False)
+cmodel, cmeta = load_model(crun['final'])
+va_src = open_source(root, split='valid')
+pos = np.where(va_src.labels == 1)[0]
+p_pos, _ = predict_source(cmodel, cmeta, va_src, pos, progress=False)
+tp = pos[p_pos.argmax(1) == 1]
+rng = np.random.default_rng(0)
+order = rng.permutation(tp)
+sel, held_idx = np.sort(order[:CCFG['n']]), np.sort(order[CCFG['n']:CCFG['n'] + CCFG['n_held']])
+x_tp, x_held = (to_input(va_src.get_batch(i)[0], cmeta['stats']) for i in (sel, held_idx))
+with torch.no_grad(): prob_tp = F.softmax(cmodel(x_tp), 1)[:, 1].numpy()
+print(f"{crun['cfg']['arch']} ({CCFG['recipe']} recipe): PCam valid accuracy {crun['valid_accuracy']:.3f}, AUC {crun['valid_auc']:.3f}; "
+      f"{len(tp)} of {len(pos)} tumour patches classified as tumour; {len(sel)} evaluated, {len(held_idx)} held out for the layer choice")'''),
+    (62, 'test', (), r'''assert not set(sel) & set(held_idx) and len(sel) == min(CCFG['n'], len(tp))
+assert (prob_tp > 0.5).all()                                   # true positives only'''),
+    (63, 'run', (), r'''rank_c = rank_layers(cmodel, x_held, target=1, criterion='faithfulness', steps=CCFG['steps'])
+chosen_c = rank_c.layer.iloc[0]
+print(rank_c.round(3).to_string(index=False)); print('chosen:', chosen_c)'''),
+    (64, 'run', (), r'''box = centre_box_mask(len(sel))
+layers_c = list(dict.fromkeys([chosen_c, 'features.norm5', 'features.denseblock3', 'features.denseblock2']))
+rows, cmaps, shapes = [], {}, {}
+for meth, cls in (('Grad-CAM', GradCAM), ('HiResCAM', HiResCAM)):
+    for layer in (layers_c if meth == 'Grad-CAM' else [chosen_c, 'features.norm5']):
+        with cls(cmodel, layer) as cam: raw = cam(x_tp, targets=1).detach().float()
+        up = resize_maps(raw, (96, 96)); cmaps[(meth, layer)], shapes[(meth, layer)] = up, tuple(raw.shape[-2:])
+        e, pg = energy_in_mask(up, box), pointing_game(up, box)
+        rows.append(dict(method=meth, layer=layer, map=f"{raw.shape[-2]}x{raw.shape[-1]}",
+                         **{f'energy{k}': v for k, v in zip(('', '_lo', '_hi'), bootstrap_ci(e))},
+                         **{f'pointing{k}': v for k, v in zip(('', '_lo', '_hi'), bootstrap_ci(pg))}))
+loc = pd.DataFrame(rows)
+loc['energy_chance'] = loc['pointing_chance'] = 1024/9216
+loc.round(3)'''),
+    (65, 'test', (), r'''test_eq(set(loc.layer), set(layers_c)); assert loc[['energy', 'pointing']].stack().between(0, 1).all()
+test_close(energy_in_mask(box.astype(float), box), np.ones(len(sel)))      # the box itself as a map: all its mass inside'''),
+    (67, 'run', (), r'''gc_map = cmaps[('Grad-CAM', chosen_c)]
+d_gc = deletion_auc(cmodel, x_tp, gc_map, target=1, steps=CCFG['steps'])
+rand_map = random_maps(len(sel), 96, map_size=shapes[('Grad-CAM', chosen_c)], seed=1)      # random, at the same resolution
+d_rand = deletion_auc(cmodel, x_tp, rand_map, target=1, steps=CCFG['steps'])
+diff = bootstrap_ci(d_gc - d_rand)
+faith = dict(deletion_gradcam=bootstrap_ci(d_gc), deletion_random=bootstrap_ci(d_rand), difference=diff)
+{k: tuple(round(v, 3) for v in t) for k, t in faith.items()}'''),
+    (69, 'run', (), r'''corr = confidence_correlation(prob_tp, {'energy in box': energy_in_mask(gc_map, box), 'pointing': pointing_game(gc_map, box),
+                                        'deletion AUC': d_gc, 'deletion AUC - random': d_gc - d_rand})
+corr.round(3)'''),
+    (70, 'run', (), r'''row = loc[(loc.method == 'Grad-CAM') & (loc.layer == chosen_c)].iloc[0]
+verdict_c = dict(energy_above_chance=bool(row.energy_lo > 1024/9216), pointing_twice_chance=bool(row.pointing >= 2*1024/9216),
+                 deletion_faster_than_random=bool(diff[2] < 0))
+course_summary = dict(**provenance(), recipe=CCFG['recipe'], n_tp=len(sel), chosen_layer=chosen_c,
+                      valid_accuracy=crun['valid_accuracy'], valid_auc=crun['valid_auc'],
+                      energy=[round(row.energy, 4), round(row.energy_lo, 4), round(row.energy_hi, 4)],
+                      pointing=[round(row.pointing, 4), round(row.pointing_lo, 4), round(row.pointing_hi, 4)],
+                      deletion_minus_random=[round(v, 4) for v in diff], **verdict_c)
+if SCALE != 'ci':
+    Path('results').mkdir(exist_ok=True)
+    Path(f'results/evaluate_{SCALE}.json').write_text(json.dumps(course_summary, indent=1, default=str) + '\n')
+verdict_c'''),
+    (73, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (60, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (74, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
 test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
@@ -166,3 +234,9 @@ def test_75_evaluate_cell049(nbflags): nb.run_to(49, nbflags)
 def test_75_evaluate_cell053(nbflags): nb.run_to(53, nbflags)
 
 def test_75_evaluate_cell060(nbflags): nb.run_to(60, nbflags)
+
+def test_75_evaluate_cell062(nbflags): nb.run_to(62, nbflags)
+
+def test_75_evaluate_cell065(nbflags): nb.run_to(65, nbflags)
+
+def test_75_evaluate_cell074(nbflags): nb.run_to(74, nbflags)
