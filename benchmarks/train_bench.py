@@ -108,16 +108,17 @@ if __name__ == '__main__':
     if a.threads: torch.set_num_threads(a.threads)
     out = dict(date=datetime.date.today().isoformat(), machine=platform.platform(), processor=platform.processor(),
                cpus=os.cpu_count(), torch=torch.__version__, threads=torch.get_num_threads(),
-               cuda=torch.cuda.is_available(), load_start=_load())
+               cuda=torch.cuda.is_available(), load_start=_load(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+               native_bf16=bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
     out['threads'] = torch.get_num_threads()
-    print(f"{out['date']} {out['machine']} cpus={out['cpus']} torch {out['torch']} threads={out['threads']} "
+    print(f"{out['date']} {out['machine']} CPU capability {out['cpu_capability']} (native bf16: {out['native_bf16']}) cpus={out['cpus']} torch {out['torch']} threads={out['threads']} "
           f"load average {out['load_start']:.1f}")
     if not a.no_speed:
         print(f"speed: {a.arch}, batch {a.bs} at 96x96, img/s of training steps (median of rounds)")
         med, allr = speed(a.arch, a.bs, steps=1 if a.quick else 3, rounds=2 if a.quick else 3)
         med.update(learner_speed(a.arch, a.bs, n_batches=2 if a.quick else 3, rounds=2 if a.quick else 3))
         out['speed'] = dict(arch=a.arch, bs=a.bs, img_per_s=med, rounds=allr)
-        for k, v in med.items(): print(f"  {k:<20} {v:6.1f} img/s  ({v/med['float32']:.2f}x float32)")
+        for k, v in med.items(): print(f"  [{out['cpu_capability']}] {k:<20} {v:6.1f} img/s  ({v/med['float32']:.2f}x float32)")
     if not a.no_accuracy:
         kw = dict(n_train=1000, n_valid=300, epochs=2, seeds=(0,)) if a.quick else {}
         print("accuracy: tiny_densenet on real PCam patches, float32 vs fast_cpu, PCam valid split")
@@ -125,12 +126,12 @@ if __name__ == '__main__':
     out['load_end'] = _load()
     res = Path(__file__).parent/'results'; res.mkdir(exist_ok=True)
     (res/f'train{a.tag}.json').write_text(json.dumps(out, indent=1))
-    md = [f"# train_bench: {out['date']}, {out['machine']}, {out['cpus']} CPUs, torch {out['torch']}, "
+    md = [f"# train_bench: {out['date']}, {out['machine']}, CPU capability {out['cpu_capability']} (native bf16: {out['native_bf16']}), {out['cpus']} CPUs, torch {out['torch']}, "
           f"{out['threads']} threads, load average {out['load_start']:.1f} -> {out['load_end']:.1f}", '']
     if 'speed' in out:
-        md += [f"## Speed: {a.arch}, batch {a.bs}, 96x96, training img/s (median)", '', '| mode | img/s | vs float32 |', '|---|---|---|']
+        md += [f"## Speed: {a.arch}, batch {a.bs}, 96x96, training img/s (median)", '', '| CPU capability | mode | img/s | vs float32 |', '|---|---|---|---|']
         f32 = out['speed']['img_per_s']['float32']
-        md += [f"| {k} | {v:.1f} | {v/f32:.2f}x |" for k, v in out['speed']['img_per_s'].items()]
+        md += [f"| {out['cpu_capability']} | {k} | {v:.1f} | {v/f32:.2f}x |" for k, v in out['speed']['img_per_s'].items()]
     if 'accuracy' in out:
         r0 = out['accuracy'][0]
         md += ['', f"## Accuracy: tiny_densenet, {r0['n_train']} real training patches, {r0['epochs']} epochs; "

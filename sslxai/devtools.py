@@ -188,22 +188,31 @@ def _fmt_ci(v): return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if isinstance(v, l
 
 def results_table(folder:Path, # the folder of result files, nbs/results
                  ) -> str:
-    "A markdown table of the saved course- and full-scale results (`paper_*.json`, `evaluate_*.json`), for the README."
+    "Markdown tables of the saved course- and full-scale results (`paper_*.json`, `evaluate_*.json`, `simclr_*.json`), for the README."
     rows = []
     for f in sorted(Path(folder).glob('paper_*.json')):
         d = json.loads(f.read_text())
         for split, r in d.get('results', {}).items():
             rows.append(f"| `25_paper` ({d.get('scale')}) | {d.get('arch')} | {split} | {r['n']} | {r['accuracy']:.3f} | {r['auc']:.3f} | "
                         f"{d.get('date')}, {d.get('machine')}, {d.get('cpu_capability')} |")
-    out = ["| notebook (scale) | model | evaluated on | patches | accuracy | ROC AUC | measured |", "|---|---|---|---|---|---|---|"] + rows
+    out = (["| notebook (scale) | model | evaluated on | patches | accuracy | ROC AUC | measured |", "|---|---|---|---|---|---|---|"] + rows) if rows else []
     ev = []
     for f in sorted(Path(folder).glob('evaluate_*.json')):
         d = json.loads(f.read_text())
         ev.append(f"| `75_evaluate` ({d.get('scale')}) | Grad-CAM at `{d.get('chosen_layer')}` | {d.get('n_tp')} | {_fmt_ci(d.get('energy'))} | "
                   f"{_fmt_ci(d.get('pointing'))} | 0.111 | {_fmt_ci(d.get('deletion_minus_random'))} | {d.get('date')} |")
-    if ev: out += ["", "| notebook (scale) | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC minus random [95% CI] | measured |",
+    if ev: out += [""] * bool(out) + ["| notebook (scale) | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC minus random [95% CI] | measured |",
                    "|---|---|---|---|---|---|---|---|"] + ev
-    return '\n'.join(out) if rows or ev else '(no saved course-scale results yet)'
+    ss = []
+    for f in sorted(Path(folder).glob('simclr_*.json')):
+        d = json.loads(f.read_text())
+        for k, g in d.get('gains', {}).items():
+            pool, frac = k.rsplit(' ', 1)
+            ss.append(f"| `55_simclr_pcam` ({d.get('scale')}) | {pool} | {float(frac):.0%} ({g['n_labels']}) | {g['acc_a']:.3f} | {g['acc_b']:.3f} | "
+                      f"{100*g['gain']:+.1f} [{100*g['lo']:+.1f}, {100*g['hi']:+.1f}] | {d.get('date')} |")
+    if ss: out += [""] * bool(out) + ["| notebook (scale) | linear probe on | labels | SimCLR | same network, random init | gain, points [95% CI] | measured |",
+                   "|---|---|---|---|---|---|---|"] + ss
+    return '\n'.join(out) if rows or ev or ss else '(no saved course-scale results yet)'
 
 def nb_to_markdown(nb_path:Path, # the notebook to render, normally nbs/index.ipynb
                   ) -> str:
@@ -304,14 +313,15 @@ def run_nb(path, # the notebook to execute in place
     nb = read_nb(path)
     skipped = set(_settings(project_root())[1].get('tst_flags', '').split()) - set(flags.split())
     def skip(cell): return cell.cell_type == 'code' and bool(set(cell_directives(cell.source)) & skipped)
-    old, cwd, t0 = os.environ.get('SSLXAI_SCALE'), os.getcwd(), time.perf_counter()
-    os.environ['SSLXAI_SCALE'] = scale
+    import sslxai.core as core
+    old, old_scale, cwd, t0 = os.environ.get('SSLXAI_SCALE'), core.SCALE, os.getcwd(), time.perf_counter()
+    os.environ['SSLXAI_SCALE'] = core.SCALE = scale          # the notebook runs in this process: set the module's value too
     try:
         os.chdir(path.parent)
         shell = CaptureShell()
         shell.run_all(nb, exc_stop=True, preproc=skip)
     finally:
-        os.chdir(cwd)
+        os.chdir(cwd); core.SCALE = old_scale
         if old is None: os.environ.pop('SSLXAI_SCALE', None)
         else: os.environ['SSLXAI_SCALE'] = old
     _relative_outputs(nb)

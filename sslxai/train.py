@@ -302,12 +302,18 @@ def predict_source(model, # a model from `load_model`
     dev = next(model.parameters()).device
     probs, labels = [], []
     chunks = range(0, len(idxs), bs)
-    with torch.inference_mode():
-        for i in (progress_bar(chunks, leave=False) if progress else chunks):
-            x, y = src.get_batch(idxs[i:i+bs])
-            xb = to_input(x, meta['stats'], dev)
-            p = sum(torch.softmax(model(d8(xb, k)).float(), 1) for k in range(8))/8 if tta else torch.softmax(model(xb).float(), 1)
-            probs.append(p.cpu().numpy()); labels.append(y)
+    cl = dev.type == 'cpu'                       # channels_last: faster convolutions on a CPU, same numbers
+    if cl: model.to(memory_format=torch.channels_last)
+    try:
+        with torch.inference_mode():
+            for i in (progress_bar(chunks, leave=False) if progress else chunks):
+                x, y = src.get_batch(idxs[i:i+bs])
+                xb = to_input(x, meta['stats'], dev)
+                if cl: xb = xb.contiguous(memory_format=torch.channels_last)
+                p = sum(torch.softmax(model(d8(xb, k)).float(), 1) for k in range(8))/8 if tta else torch.softmax(model(xb).float(), 1)
+                probs.append(p.cpu().numpy()); labels.append(y)
+    finally:
+        if cl: model.to(memory_format=torch.contiguous_format)
     return np.concatenate(probs), np.concatenate(labels)
 
 # %% ../nbs/20_train.ipynb #7494e93f

@@ -53,7 +53,7 @@ assert 'secret' not in md and '```python\n1+1\n```' in md'''),
     (33, 'run', (), r'''import json as _json
 _d = Path(tempfile.mkdtemp())
 _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_count': None, 'outputs': [],
-                  'source': "import os\nos.environ['SSLXAI_SCALE']"},
+                  'source': "import os\nfrom sslxai.core import SCALE\n(os.environ['SSLXAI_SCALE'], SCALE)"},
                  {'cell_type': 'code', 'id': 'a2', 'metadata': {}, 'execution_count': None, 'outputs': [],
                   'source': "#| slow\nraise RuntimeError('a slow cell')"}],
        'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
@@ -61,7 +61,7 @@ _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_co
 run_nb(_d/'t.ipynb', 'course')
 _out = _json.loads((_d/'t.ipynb').read_text())['cells'][0]['outputs']
 ''.join(_out[0]['data']['text/plain'])'''),
-    (34, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "'course'")                       # the scale reached the notebook
+    (34, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "('course', 'course')")                       # the scale reached the notebook
 test_fail(lambda: run_nb(_d/'t.ipynb', 'course', flags='slow'), contains='a slow cell')   # a failing cell stops the run
 test_fail(lambda: run_nb(_d/'t.ipynb', 'huge'), contains="scale must be one of ci, course, full")
 import tempfile as _tf
