@@ -286,8 +286,10 @@ def machine_paths() -> list:
 
 def relative_paths(text:str) -> str:
     "`text` with this machine's paths shown relative to `$SSLXAI_DATA`, `<tmp>`, `<venv>`, `<repo>` or `~`."
-    for p, s in machine_paths(): text = text.replace(p, s)
-    return text
+    pairs = dict(sorted(machine_paths(), key=lambda ps: -len(ps[0])))     # longest first, one pass: no double rewrite
+    if not pairs: return text
+    pat = re.compile('|'.join(re.escape(p) + r'(?![\w.-])' for p in pairs))
+    return pat.sub(lambda m: pairs[m.group(0)], text)
 
 def _relative_outputs(nb):
     "Rewrite machine paths in every saved output of a notebook (text, plain/markdown/html data, tracebacks)."

@@ -87,7 +87,8 @@ test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr
     (41, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
+proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=restore)
 for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)

@@ -65,7 +65,8 @@ _out = _json.loads((_d/'t.ipynb').read_text())['cells'][0]['outputs']
 test_fail(lambda: run_nb(_d/'t.ipynb', 'course', flags='slow'), contains='a slow cell')   # a failing cell stops the run
 test_fail(lambda: run_nb(_d/'t.ipynb', 'huge'), contains="scale must be one of ci, course, full")
 import tempfile as _tf
-test_eq(relative_paths(f"{_tf.gettempdir()}/x.pth and {sys.prefix}/lib"), '<tmp>/x.pth and <venv>/lib')'''),
+test_eq(relative_paths(f"{_tf.gettempdir()}/x.pth and {sys.prefix}/lib"), '<tmp>/x.pth and <venv>/lib')
+test_eq(relative_paths(f"{_tf.gettempdir()}/tmpab12/x.csv"), '<tmp>/tmpab12/x.csv')'''),
 ]
 nb = NbRunner('nbs/98_devtools.ipynb', CELLS)
 
