@@ -202,11 +202,17 @@ if SCALE != 'ci':
     Path('results').mkdir(exist_ok=True)
     Path(f'results/evaluate_{SCALE}.json').write_text(json.dumps(course_summary, indent=1, default=str) + '\n')
 verdict_c'''),
-    (73, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (72, 'test', (), r'''saved = json.loads(Path('results/evaluate_course.json').read_text())
+assert saved['n_tp'] >= 200
+assert saved['energy'][1] <= 1024/9216 <= saved['energy'][2], saved['energy']        # mass in the box: at chance
+assert saved['pointing'][0] < 2*1024/9216, saved['pointing']                        # pointing game: not twice chance
+assert saved['deletion_minus_random'][2] < 0 < saved['deletion_minus_random'][0] + 0.02   # faster than random, by little
+test_eq((saved['energy_above_chance'], saved['pointing_twice_chance'], saved['deletion_faster_than_random']), (False, False, True))'''),
+    (74, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (74, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (75, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
 test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
@@ -239,4 +245,6 @@ def test_75_evaluate_cell062(nbflags): nb.run_to(62, nbflags)
 
 def test_75_evaluate_cell065(nbflags): nb.run_to(65, nbflags)
 
-def test_75_evaluate_cell074(nbflags): nb.run_to(74, nbflags)
+def test_75_evaluate_cell072(nbflags): nb.run_to(72, nbflags)
+
+def test_75_evaluate_cell075(nbflags): nb.run_to(75, nbflags)
