@@ -15,7 +15,7 @@ from fastai.vision.core import imagenet_stats
 from fastai.callback.schedule import combined_cos
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
 from sslxai.train import pcam_learner, binary_report, format_report, load_model, predict_source, to_input
-from sslxai.recipe import train_recipe, LabelCrop, RECIPES
+from sslxai.recipe import train_recipe, finish, LabelCrop, RECIPES
 from sslxai.gradcam import GradCAM, show_cam, module_name
 import io
 from IPython.display import Image as IPImage
@@ -109,6 +109,7 @@ if cfg['recipe'] is None:
     trained = dict(lr=lr, wd=best_wd, epochs=cfg['epochs'], cached=False)
 else:
     run = train_recipe(train_src if not REAL else data_path('pcam-subset'), cfg['recipe'], progress=False)
+    finish(run)                                        # the model file (written once, then found in the cache)
     model, meta = load_model(run['final'])
     stats, hist = meta['stats'], run['history']
     trained = dict(lr=run['cfg']['lr'], wd=run['cfg']['wd'], epochs=run['cfg']['epochs'], cached=run['cached'],

@@ -140,13 +140,14 @@ test_close(real_tab.set_index('explainer').loc['ground truth', 'energy'], 1.)'''
 test_eq(est, 0.5); assert lo < 0.5 < hi and hi - lo < 0.25
 test_close(bootstrap_ci(np.full(10, 0.3))[1:], (0.3, 0.3))
 (est, lo, hi)'''),
-    (61, 'run', (), r'''from sslxai.recipe import train_recipe
+    (61, 'run', (), r'''from sslxai.recipe import train_recipe, finish
 from sslxai.train import load_model, predict_source, to_input
 from sslxai.gradcam import GradCAM, HiResCAM
 CCFG = {'ci': dict(recipe='ci', n=24, n_held=16, steps=8), 'course': dict(recipe='course', n=200, n_held=32, steps=16),
         'full': dict(recipe='course', n=500, n_held=64, steps=16)}[SCALE]
 root = data_path('pcam-subset')
 crun = train_recipe(root, CCFG['recipe'], progress=False)
+cres = finish(crun)                                  # the model file (written once, then found in the cache)
 cmodel, cmeta = load_model(crun['final'])
 va_src = open_source(root, split='valid')
 pos = np.where(va_src.labels == 1)[0]
@@ -157,7 +158,7 @@ order = rng.permutation(tp)
 sel, held_idx = np.sort(order[:CCFG['n']]), np.sort(order[CCFG['n']:CCFG['n'] + CCFG['n_held']])
 x_tp, x_held = (to_input(va_src.get_batch(i)[0], cmeta['stats']) for i in (sel, held_idx))
 with torch.no_grad(): prob_tp = F.softmax(cmodel(x_tp), 1)[:, 1].numpy()
-print(f"{crun['cfg']['arch']} ({CCFG['recipe']} recipe): PCam valid accuracy {crun['valid_accuracy']:.3f}, AUC {crun['valid_auc']:.3f}; "
+print(f"{crun['cfg']['arch']} ({CCFG['recipe']} recipe): PCam valid accuracy {cres['valid_accuracy']:.3f}, AUC {cres['valid_auc']:.3f}; "
       f"{len(tp)} of {len(pos)} tumour patches classified as tumour; {len(sel)} evaluated, {len(held_idx)} held out for the layer choice")'''),
     (62, 'test', (), r'''assert not set(sel) & set(held_idx) and len(sel) == min(CCFG['n'], len(tp))
 assert (prob_tp > 0.5).all()                                   # true positives only'''),
@@ -194,7 +195,7 @@ corr.round(3)'''),
 verdict_c = dict(energy_above_chance=bool(row.energy_lo > 1024/9216), pointing_twice_chance=bool(row.pointing >= 2*1024/9216),
                  deletion_faster_than_random=bool(diff[2] < 0))
 course_summary = dict(**provenance(), recipe=CCFG['recipe'], n_tp=len(sel), chosen_layer=chosen_c,
-                      valid_accuracy=crun['valid_accuracy'], valid_auc=crun['valid_auc'],
+                      valid_accuracy=cres['valid_accuracy'], valid_auc=cres['valid_auc'],
                       energy=[round(row.energy, 4), round(row.energy_lo, 4), round(row.energy_hi, 4)],
                       pointing=[round(row.pointing, 4), round(row.pointing_lo, 4), round(row.pointing_hi, 4)],
                       deletion_minus_random=[round(v, 4) for v in diff], **verdict_c)
