@@ -70,7 +70,8 @@ def atomic_save(obj, # what `torch.save` writes
 def load_checkpoint(path) -> dict:
     "A checkpoint written by `Checkpoint`, unpickled weights-only (with the few fastai types an optimiser state holds)."
     from fastcore.foundation import L
-    with torch.serialization.safe_globals([L, np.core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]):
+    scalar = (np._core if hasattr(np, '_core') else np.core).multiarray.scalar     # numpy 2 renamed np.core
+    with torch.serialization.safe_globals([L, scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]):
         return torch.load(path, map_location='cpu', weights_only=True)
 
 # %% ../nbs/21_recipe.ipynb #1747a54a
