@@ -5,7 +5,7 @@
 # %% ../nbs/47_pretrain.ipynb #c408a319
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai)
-import contextlib, json, time
+import json, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from .data import pcam_dls
 from .augment import SimCLRAugment
 from .simclr import create_simclr_model, simclr_learner
 from .train import FastCPU, _open
-from .recipe import Checkpoint, ResumeError, _diff, atomic_save, choose_precision, data_fingerprint, load_checkpoint, run_key
+from .recipe import Checkpoint, _fit, atomic_save, choose_precision, data_fingerprint, restore, resume_point, run_key
 
 # %% auto #0
 __all__ = ['SSL_RECIPES', 'ssl_config', 'make_encoder', 'make_views', 'pretrain_recipe', 'load_pretrained', 'pretrain_cli']
@@ -54,10 +54,6 @@ def make_views(cfg:dict) -> SimCLRAugment:
                          hed=cfg['hed'], gray_p=cfg['gray_p'], blur_p=cfg['blur_p'])
 
 # %% ../nbs/47_pretrain.ipynb #fe39d1d7
-def _ssl_fit(learn, cfg, cbs, start, progress):
-    with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
-        learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], cbs=cbs, start_epoch=start)
-
 def pretrain_recipe(train_src, # a source of training images (labels unused)
                     valid_src, # a source whose contrastive loss is monitored
                     recipe:str='course', # a name in `SSL_RECIPES`
@@ -85,10 +81,8 @@ def pretrain_recipe(train_src, # a source of training images (labels unused)
                            cbs=[FastCPU(bf16=bf16, channels_last=True)])
     start, history = 0, []
     if resume and ckpt.exists():
-        ck = load_checkpoint(ckpt)
-        if ck['meta'] != meta: raise ResumeError(f"resume: {ckpt.name} is from another run ({_diff(ck['meta'], meta)}); nothing was overwritten")
-        start, history = ck['epoch'] + 1, ck['history']
-        learn.create_opt(); learn.model.load_state_dict(ck['state']['model']); learn.opt.load_state_dict(ck['state']['opt'])
+        start, history, state = resume_point(ckpt, meta)
+        restore(learn, state)
         print(f"resuming after epoch {start} of {cfg['epochs']}")
     cb = Checkpoint(ckpt, meta, log=True, start=start); cb.history = list(history)
     nb = len(dls.train)
@@ -96,7 +90,7 @@ def pretrain_recipe(train_src, # a source of training images (labels unused)
           f"{cfg['bs']} images ({cfg['epochs']*nb*cfg['bs']:,} images, {cfg['view_px']} px views), temp {cfg['temp']}, "
           f"lr {cfg['lr']}, {torch.get_num_threads()} threads; chance log(2B-1) = {np.log(2*cfg['bs']-1):.3f}", flush=True)
     t0 = time.perf_counter()
-    if start < cfg['epochs']: _ssl_fit(learn, cfg, [cb] + list(cbs or []), start, progress)
+    if start < cfg['epochs']: _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
     old = list(np.load(folder/'losses.npy')) if (resume and (folder/'losses.npy').exists()) else []
     losses = np.array(old + [float(l) for l in learn.recorder.losses]); np.save(folder/'losses.npy', losses)
     torch.save(learn.model.state_dict(), folder/'simclr.pth')

@@ -20,8 +20,8 @@ from .train import pcam_learner, save_model, FastCPU, _open
 
 # %% auto #0
 __all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'atomic_save', 'load_checkpoint',
-           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'train_recipe', 'finish',
-           'train_cli']
+           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore',
+           'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -144,8 +144,19 @@ def _diff(a:dict, b:dict) -> str:
 def _folder(cfg, key, recipe): return cache_dir('models', f"{cfg['arch']}-{recipe}-{key}")
 
 def _fit(learn, cfg, cbs, start, progress):
+    "`fit_one_cycle` from epoch `start` of a configuration, with or without bars (one line per epoch from `Checkpoint`)."
     with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], cbs=cbs, start_epoch=start)
+
+def resume_point(ckpt:Path, meta:dict) -> tuple:
+    "(epochs done, history, model and optimiser state) of a checkpoint, which must belong to the run `meta` describes."
+    ck = load_checkpoint(ckpt)
+    if ck['meta'] != meta: raise ResumeError(f"resume: {ckpt.name} is from another run ({_diff(ck['meta'], meta)}); nothing was overwritten")
+    return ck['epoch'] + 1, ck['history'], ck['state']
+
+def restore(learn, state:dict):
+    "Load a checkpoint's model and optimiser state into `learn`."
+    learn.create_opt(); learn.model.load_state_dict(state['model']); learn.opt.load_state_dict(state['opt'])
 
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
 def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
@@ -169,9 +180,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     start, history = 0, []
     if resume:
         if not ckpt.exists(): raise FileNotFoundError(f"resume: no checkpoint of this run at {ckpt}")
-        ck = load_checkpoint(ckpt)
-        if ck['meta'] != meta: raise ResumeError(f"resume: {ckpt.name} is from another run ({_diff(ck['meta'], meta)}); nothing was overwritten")
-        start, history = ck['epoch'] + 1, ck['history']
+        start, history, state = resume_point(ckpt, meta)
     set_seed(cfg['seed'])
     dls = pcam_dls(src, bs=cfg['bs'], seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
                    aug=LabelCrop(cfg['crop']) if cfg.get('crop') else True)
@@ -179,7 +188,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     print(f"precision: {name} ({why})")
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])
     if resume:
-        learn.create_opt(); learn.model.load_state_dict(ck['state']['model']); learn.opt.load_state_dict(ck['state']['opt'])
+        restore(learn, state)
         print(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
     cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start); cb.history = list(history)
     crop = f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else ''
