@@ -747,7 +747,7 @@ def pcam_dls(source, # a source, or a path for `open_source`
              valid=None, # None: the source's own 'valid' split if it has one, else a random split; or a source/path, or a split name
              valid_pct:float=0.2, # fraction for the random split
              bs:int=64, # batch size
-             aug:bool=True, # pathology augmentations on the training set (or a `PathoAug` to use)
+             aug:bool=True, # pathology augmentations on the training set (or the transform(s) to use, e.g. a `PathoAug`)
              seed:int=0, # seed for the split, the subset, the stats sample and the shuffling
              stats=None, # (mean, std) per channel in [0,1] units; None: computed from (up to 2048) training images
              n:int=None, # use a seeded random subset of this many training items (the valid set scales with it)
@@ -786,8 +786,8 @@ def pcam_dls(source, # a source, or a path for `open_source`
     mean, std = (list(map(float, s)) for s in stats)
     device = default_device() if device is None else torch.device(device)
     norm = lambda: Normalize.from_stats(mean, std, cuda=False)
-    augt = aug if isinstance(aug, Transform) else (PathoAug() if aug else None)
-    tfms_tr = [IntToFloatTensor()] + ([augt] if augt is not None else []) + [norm()]
+    augt = list(aug) if isinstance(aug, (list, tuple)) else [aug] if isinstance(aug, Transform) else [PathoAug()] if aug else []
+    tfms_tr = [IntToFloatTensor()] + augt + [norm()]
     trn = SourceDL(_Items(tr_src, tr), bs=bs, shuffle=True, drop_last=len(tr) >= bs, num_workers=num_workers,
                    after_batch=tfms_tr, device=device)
     vld = SourceDL(_Items(va_src, va), bs=bs, shuffle=False, drop_last=False, num_workers=num_workers,

@@ -14,14 +14,15 @@ from fastcore.script import call_parse
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *  # noqa: F401,F403  (fit_one_cycle)
 from fastai.vision.core import TensorImage
+from fastai.data.transforms import ItemTransform
 from .core import native_bf16, cache_dir, provenance, set_seed
 from .data import PathoAug, CENTRE, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open
 
 # %% auto #0
-__all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'atomic_save', 'load_checkpoint',
-           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore',
-           'train_recipe', 'finish', 'train_cli']
+__all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'atomic_save',
+           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError',
+           'resume_point', 'restore', 'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -56,6 +57,29 @@ class LabelCrop(PathoAug):
         oy = torch.randint(omin, omax + 1, (B,)).tolist(); ox = torch.randint(omin, omax + 1, (B,)).tolist()
         x = torch.stack([x[i, :, a:a+self.size, b:b+self.size] for i, (a, b) in enumerate(zip(oy, ox))])
         return super().encodes(TensorImage(x))
+
+# %% ../nbs/21_recipe.ipynb #60d0201b
+class CentreSwap(ItemTransform):
+    "For a share `p` of a batch, keep each image's centre 32x32 and label, and take the border from an image of the other class."
+    order = 45   # on the whole 96 px patch: before `LabelCrop`/`PathoAug` (50)
+    def __init__(self, p:float=0.5, # share of each batch that gets another class's border
+                ):
+        if not 0 <= p <= 1: raise ValueError(f"CentreSwap: p must lie in [0, 1], got {p}")
+        self.p = p
+    def encodes(self, b):
+        x, y = b
+        B, _, H, W = x.shape
+        lo, hi = CENTRE
+        yy = y.as_subclass(torch.Tensor).long()
+        other = [torch.nonzero(yy != c).flatten() for c in (0, 1)]        # donors for a class-0 and a class-1 image
+        donor = torch.arange(B, device=x.device)
+        for c in (0, 1):
+            mine = torch.nonzero(yy == c).flatten()
+            if len(mine) and len(other[c]): donor[mine] = other[c][torch.randint(len(other[c]), (len(mine),), device=x.device)]
+        swap = (torch.rand(B, device=x.device) < self.p) & (donor != torch.arange(B, device=x.device))
+        border = torch.ones(1, 1, H, W, dtype=torch.bool, device=x.device); border[..., lo:hi, lo:hi] = False
+        out = torch.where(swap[:, None, None, None] & border, x[donor], x)
+        return type(x)(out) if isinstance(x, TensorImage) else out, y
 
 # %% ../nbs/21_recipe.ipynb #d4b07bcb
 def atomic_save(obj, # what `torch.save` writes
@@ -102,7 +126,7 @@ RECIPES = {
     'ci': dict(arch='tiny_densenet', epochs=2, lr=1e-2, wd=1e-2, bs=64, crop=None, precision='auto', seed=0, n=1024),
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
-SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained')
+SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap')
 
 def data_fingerprint(src) -> str:
     "A short hash of a source's item names (relative to its folder), labels and splits: the same data gives the same key."
@@ -131,6 +155,7 @@ def recipe_config(recipe:str='course', **overrides) -> dict:
     if cfg['bs'] < 2: raise ValueError(f"bs must be at least 2, got {cfg['bs']}")
     if not cfg['lr'] > 0: raise ValueError(f"lr must be positive, got {cfg['lr']}")
     if cfg.get('n') is not None and cfg['n'] < 2*cfg['bs']: raise ValueError(f"n={cfg['n']} is too small: at least 2 batches (2*bs = {2*cfg['bs']}) are needed")
+    if cfg.get('swap') is not None and not 0 <= cfg['swap'] <= 1: raise ValueError(f"swap must lie in [0, 1], got {cfg['swap']}")
     if 'valid_pct' in cfg and not 0 < cfg['valid_pct'] < 1: raise ValueError(f"valid_pct must lie in (0, 1), got {cfg['valid_pct']}")
     return cfg
 
@@ -159,6 +184,10 @@ def restore(learn, state:dict):
     learn.create_opt(); learn.model.load_state_dict(state['model']); learn.opt.load_state_dict(state['opt'])
 
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
+def _augs(cfg):
+    "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`) or `PathoAug`."
+    return ([CentreSwap(cfg['swap'])] if cfg.get('swap') else []) + [LabelCrop(cfg['crop']) if cfg.get('crop') else PathoAug()]
+
 def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
                  recipe:str='course', # a name in `RECIPES`: the defaults of every setting
                  resume:bool=False, # continue from this run's checkpoint
@@ -183,7 +212,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
         start, history, state = resume_point(ckpt, meta)
     set_seed(cfg['seed'])
     dls = pcam_dls(src, bs=cfg['bs'], seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
-                   aug=LabelCrop(cfg['crop']) if cfg.get('crop') else True)
+                   aug=_augs(cfg))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
     print(f"precision: {name} ({why})")
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])
@@ -191,7 +220,8 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
         restore(learn, state)
         print(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
     cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start); cb.history = list(history)
-    crop = f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else ''
+    crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
+           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '')
     print(f"data: train {len(dls.train_ds)}, valid {len(dls.valid_ds)}; {cfg['arch']}, {cfg['epochs']} epochs "
           f"({cfg['epochs']*len(dls.train)*cfg['bs']:,} training images{crop}), lr {cfg['lr']}, wd {cfg['wd']}, bs {cfg['bs']}, "
           f"{torch.get_num_threads()} threads", flush=True)
@@ -236,6 +266,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               n:int=None, # train on a seeded random subset of this many items (all when None)
               crop:int=None, # train on random crops of this side that hold the centre 32x32 (LabelCrop)
               valid_pct:float=None, # share held out at random when the data has no valid split (default 0.2)
+              swap:float=None, # share of each batch whose border comes from the other class (CentreSwap: teaches the label rule)
               pretrained:bool=False, # start from ImageNet weights (downloads them once)
               precision:str='auto', # 'auto' (bf16 only where the CPU has it natively), 'bf16' or 'float32'
               seed:int=None, # seed of subsets, split and initialisation (default 0)
@@ -243,7 +274,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               progress:bool=True, # fastprogress bars (--no-progress: one line per epoch)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
-    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct,
+    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap,
                 pretrained=pretrained or None, precision=None if precision == 'auto' else precision)
     run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None, **over)
     res = finish(run, out)

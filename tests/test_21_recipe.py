@@ -24,43 +24,54 @@ crops.shape, crops.sum((1, 2, 3)).unique()'''),
 test_eq(crops.sum((1, 2, 3)).unique().tolist(), [3*32*32])             # every crop holds the whole box
 test_fail(lambda: LabelCrop(20)(TensorImage(marked)), contains='size 20 must lie in [32, 96]')'''),
     (14, 'import', (), r'''sslxai.recipe'''),
-    (15, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
+    (15, 'run', (), r'''from fastai.torch_core import TensorCategory
+xs = torch.stack([torch.full((3, 96, 96), float(i)) for i in range(8)])       # image i is filled with the value i
+ys = TensorCategory(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
+sx, sy = CentreSwap(p=1)((TensorImage(xs), ys))
+sx[:, 0, 48, 48].tolist(), sx[:, 0, 0, 0].tolist()      # centre: the image's own; corner: a donor of the other class'''),
+    (16, 'test', (), r'''test_eq(sx[:, 0, 48, 48], xs[:, 0, 0, 0]); test_eq(sy, ys)                    # centres and labels kept
+test_eq((sx[:4, 0, 0, 0] >= 4).all(), True); test_eq((sx[4:, 0, 0, 0] < 4).all(), True)   # borders from the other class
+test_eq(CentreSwap(p=0)((TensorImage(xs), ys))[0], xs)                       # p=0: unchanged
+test_eq(CentreSwap(p=1)((TensorImage(xs[:4]), ys[:4]))[0], xs[:4])           # one class only: no donor, unchanged
+test_fail(lambda: CentreSwap(p=2), contains='p must lie in [0, 1]')'''),
+    (18, 'import', (), r'''sslxai.recipe'''),
+    (19, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
     def __reduce__(self): raise OSError(28, 'No space left on device')
 atomic_save({'epoch': 0}, tmp/'ck.pth')
 test_fail(lambda: atomic_save({'epoch': 1, 'x': _Full()}, tmp/'ck.pth'), contains='No space left')
 test_eq(torch.load(tmp/'ck.pth')['epoch'], 0); test_eq(sorted(p.name for p in tmp.glob('ck.pth*')), ['ck.pth'])'''),
-    (16, 'import', (), r'''sslxai.recipe'''),
-    (17, 'run', (), r'''set_seed(0)
+    (20, 'import', (), r'''sslxai.recipe'''),
+    (21, 'run', (), r'''set_seed(0)
 dls_s = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls_s, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}))
 ck = load_checkpoint(tmp/'run.pth')
 ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']]'''),
-    (18, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
+    (22, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
 test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])'''),
-    (20, 'import', (), r'''sslxai.recipe'''),
-    (21, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
-    (22, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
+    (24, 'import', (), r'''sslxai.recipe'''),
+    (25, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
+    (26, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
 assert run_key(recipe_config('ci'), 'abc') != run_key(recipe_config('ci', lr=3e-2), 'abc')
 assert data_fingerprint(SynthSource(64, seed=0)) != data_fingerprint(SynthSource(64, seed=1))
 test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at least 1, got -1')
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')'''),
-    (24, 'import', (), r'''sslxai.recipe'''),
-    (25, 'import', (), r'''sslxai.recipe'''),
-    (26, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
-[round(h['accuracy'], 3) for h in run['history']]'''),
-    (27, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
-test_eq(run['cfg']['n'], 512)'''),
+    (28, 'import', (), r'''sslxai.recipe'''),
     (29, 'import', (), r'''sslxai.recipe'''),
-    (30, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (30, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+[round(h['accuracy'], 3) for h in run['history']]'''),
+    (31, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+test_eq(run['cfg']['n'], 512)'''),
+    (33, 'import', (), r'''sslxai.recipe'''),
+    (34, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (31, 'test', (), r'''from sslxai.train import load_model
+    (35, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (33, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (37, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -69,22 +80,22 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (34, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (38, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (36, 'import', (), r'''sslxai.recipe'''),
-    (37, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (40, 'import', (), r'''sslxai.recipe'''),
+    (41, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()'''),
-    (39, 'test', (), r'''import subprocess
+    (43, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (41, 'run', (), r'''import signal
+    (45, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -93,13 +104,13 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (42, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (46, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run(args + ['--resume'], capture_output=True, text=True, env=env)
 print(p.stdout)'''),
-    (43, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (47, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()'''),
-    (44, 'run', (), r'''from nbdev.showdoc import show_doc
+    (48, 'run', (), r'''from nbdev.showdoc import show_doc
 show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
@@ -108,26 +119,28 @@ def test_21_recipe_cell008(nbflags): nb.run_to(8, nbflags)
 
 def test_21_recipe_cell012(nbflags): nb.run_to(12, nbflags)
 
-def test_21_recipe_cell015(nbflags): nb.run_to(15, nbflags)
+def test_21_recipe_cell016(nbflags): nb.run_to(16, nbflags)
 
-def test_21_recipe_cell018(nbflags): nb.run_to(18, nbflags)
+def test_21_recipe_cell019(nbflags): nb.run_to(19, nbflags)
 
 def test_21_recipe_cell022(nbflags): nb.run_to(22, nbflags)
 
-def test_21_recipe_cell027(nbflags): nb.run_to(27, nbflags)
+def test_21_recipe_cell026(nbflags): nb.run_to(26, nbflags)
 
 def test_21_recipe_cell031(nbflags): nb.run_to(31, nbflags)
 
-def test_21_recipe_cell033(nbflags): nb.run_to(33, nbflags)
-
-def test_21_recipe_cell034(nbflags): nb.run_to(34, nbflags)
+def test_21_recipe_cell035(nbflags): nb.run_to(35, nbflags)
 
 def test_21_recipe_cell037(nbflags): nb.run_to(37, nbflags)
 
-def test_21_recipe_cell039(nbflags): nb.run_to(39, nbflags)
+def test_21_recipe_cell038(nbflags): nb.run_to(38, nbflags)
 
-def test_21_recipe_cell042(nbflags): nb.run_to(42, nbflags)
+def test_21_recipe_cell041(nbflags): nb.run_to(41, nbflags)
 
 def test_21_recipe_cell043(nbflags): nb.run_to(43, nbflags)
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(44, nbflags)
+def test_21_recipe_cell046(nbflags): nb.run_to(46, nbflags)
+
+def test_21_recipe_cell047(nbflags): nb.run_to(47, nbflags)
+
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(48, nbflags)
