@@ -39,9 +39,9 @@ def whole(n, steps, n_synth):
 def naive_deletion(model, x, maps, steps, baseline):
     "One forward per image per step, batch 1: the loop the batched version replaces."
     import torch.nn.functional as F
-    from sslxai.metrics import resize_maps
+    from sslxai.gradcam import upsample
     n, _, h, w = x.shape; P = h * w
-    up = resize_maps(maps, (h, w)).flatten(1)
+    up = upsample(maps, (h, w)).flatten(1)
     out = np.zeros((n, steps + 1))
     with torch.no_grad():
         for i in range(n):

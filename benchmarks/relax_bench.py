@@ -20,10 +20,10 @@ arithmetic, and is several times slower on a CPU without it.
 import argparse, json, os, platform, statistics, time, datetime
 from pathlib import Path
 import numpy as np
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 import torchvision
 from sslxai.core import tiny_densenet, has_real_data, data_path
-from sslxai.relax import relax, relax_reference, relax_masks, cosine_sim, _embed, _evaluating, RegionEncoder
+from sslxai.relax import relax, relax_reference, relax_masks, _embed, _evaluating, RegionEncoder
 
 RES = Path(__file__).resolve().parent/'results'
 
@@ -41,7 +41,7 @@ def authors_loop(encoder, x, masks):
         for mb in masks:
             B = len(mb)
             h = _embed(encoder, (x[:, None]*mb[None, :, None]).reshape(N*B, C, H, W)).reshape(N, B, -1)
-            s = cosine_sim(h0[:, None].expand_as(h), h).double()              # [N, B]
+            s = F.cosine_similarity(h0[:, None].expand_as(h), h, dim=-1).double()   # [N, B]
             for b in range(B):
                 m = mb[b].double(); Wt = Wt + m; Rp = R
                 sb = s[:, b, None, None]

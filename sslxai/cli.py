@@ -12,12 +12,13 @@ __all__ = ['COMMANDS', 'command', 'main']
 
 # %% ../nbs/90_cli.ipynb #488b8d62
 COMMANDS = {
-    'demo': ('sslxai.train', 'demo_cli'),
+    'demo': ('sslxai.report', 'demo_cli'),
     'train': ('sslxai.recipe', 'train_cli'),
     'pretrain': ('sslxai.pretrain', 'pretrain_cli'),
     'evaluate': ('sslxai.train', 'evaluate_cli'),
     'explain': ('sslxai.explain', 'explain_cli'),
     'evaluate-explanations': ('sslxai.evaluate', 'evaluate_explanations_cli'),
+    'report': ('sslxai.report', 'report_cli'),
 }
 
 def _usage() -> str:

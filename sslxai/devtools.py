@@ -4,15 +4,15 @@
 
 # %% ../nbs/98_devtools.ipynb #ffbc1e1f
 from __future__ import annotations
-import ast, json, os, re, sys, time, traceback, difflib
+import ast, json, os, re, sys, time, traceback, unicodedata
 from configparser import ConfigParser
 from pathlib import Path
 from fastcore.script import call_parse
 
 # %% auto #0
-__all__ = ['CONFTEST', 'cell_directives', 'is_test_cell', 'project_root', 'nb_to_test', 'EarlierCellFailed', 'NbRunner',
-           'results_table', 'nb_to_markdown', 'generated_files', 'sync', 'sync_cli', 'machine_paths', 'relative_paths',
-           'run_nb', 'run_cli']
+__all__ = ['CONFTEST', 'cell_directives', 'is_test_cell', 'project_root', 'test_names', 'nb_to_test', 'EarlierCellFailed',
+           'NbRunner', 'results_table', 'nb_to_markdown', 'generated_files', 'sync', 'sync_cli', 'machine_paths',
+           'relative_paths', 'run_nb', 'run_cli']
 
 # %% ../nbs/98_devtools.ipynb #3446cf3b
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+:?)\s*(.*?)\s*$')
@@ -75,6 +75,38 @@ def _quote(src:str) -> str:
     if "'''" not in src and not src.endswith('\\') and '\r' not in src: return "r'''" + src + "'''"
     return repr(src)
 
+def _slug(text:str, most:int=50) -> str:
+    "`text` as a short identifier: ascii letters and digits, words joined by `_`, at most `most` characters."
+    s = unicodedata.normalize('NFKD', text).encode('ascii', 'ignore').decode().lower()
+    s = re.sub(r'[^a-z0-9]+', '_', s).strip('_')
+    if len(s) > most: s = s[:most].rsplit('_', 1)[0]
+    return s
+
+def _headings(nb_path:Path) -> dict:
+    "The nearest markdown heading above each cell, as {cell index: heading text} (cells before any heading are absent)."
+    nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))
+    out, last = {}, None
+    for i, c in enumerate(nb['cells']):
+        if c['cell_type'] == 'markdown':
+            src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+            fenced = False
+            for l in src.splitlines():
+                if l.lstrip().startswith('```'): fenced = not fenced
+                elif not fenced and re.match(r'#{1,6}\s', l): last = l.lstrip('#').strip()
+        elif last is not None: out[i] = last
+    return out
+
+def test_names(nb_path:Path, # the notebook
+               idxs:list, # indices of its test cells, in order
+              ) -> dict:
+    "{cell index: test function name}: `test_<notebook>_<nearest heading>`, then `_2`, `_3`... under the same heading."
+    stem, heads, seen, out = re.sub(r'\W', '_', Path(nb_path).stem), _headings(nb_path), {}, {}
+    for i in idxs:
+        base = f"test_{stem}_{_slug(heads[i]) or f'cell{i:03d}'}" if i in heads else f"test_{stem}_cell{i:03d}"
+        seen[base] = seen.get(base, 0) + 1
+        out[i] = base if seen[base] == 1 else f"{base}_{seen[base]}"
+    return out
+
 def nb_to_test(nb_path:Path, # the notebook
                lib_name:str='sslxai', # the package the notebook exports to
                tst_flags:list=('slow', 'cuda'), # flags that mark cells skipped by default
@@ -107,9 +139,10 @@ def nb_to_test(nb_path:Path, # the notebook
         out.append(f"    ({i}, {kind!r}, {tuple(flags)!r}, {_quote(src)}),")
     out += ["]", f"nb = NbRunner({rel!r}, CELLS)", ""]
     tests = [(i, flags) for i, kind, flags, _ in cells if kind == 'test']
+    names = test_names(nb_path, [i for i, _ in tests])
     for i, flags in tests:
         out += [f"@pytest.mark.{f}" for f in flags]
-        out += [f"def test_{stem}_cell{i:03d}(nbflags): nb.run_to({i}, nbflags)", ""]
+        out += [f"def {names[i]}(nbflags): nb.run_to({i}, nbflags)   # {rel} cell {i}", ""]
     if cells and (not tests or cells[-1][0] != tests[-1][0]):
         out += [f"def test_{stem}_runs_to_end(nbflags): nb.run_to({cells[-1][0]}, nbflags)", ""]
     return '\n'.join(out)
@@ -188,7 +221,7 @@ def _fmt_ci(v): return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if isinstance(v, l
 
 def results_table(folder:Path, # the folder of result files, nbs/results
                  ) -> str:
-    "Markdown tables of the saved course- and full-scale results (`paper_*.json`, `evaluate_*.json`, `simclr_*.json`), for the README."
+    "Markdown tables of the saved course- and full-scale results (`paper_*`, `evaluate_*`, `simclr_*`, `explain_ssl_*.json`), for the README."
     rows = []
     for f in sorted(Path(folder).glob('paper_*.json')):
         d = json.loads(f.read_text())
@@ -201,6 +234,10 @@ def results_table(folder:Path, # the folder of result files, nbs/results
         d = json.loads(f.read_text())
         ev.append(f"| `75_evaluate` ({d.get('scale')}) | Grad-CAM at `{d.get('chosen_layer')}` | {d.get('n_tp')} | {_fmt_ci(d.get('energy'))} | "
                   f"{_fmt_ci(d.get('pointing'))} | 0.111 | {_fmt_ci(d.get('deletion_minus_random'))} | {d.get('date')} |")
+        lr = d.get('label_rule', {})
+        for r in (r for r in lr.get('rows', []) if r.get('chosen')):   # plain vs CentreSwap training, on the same patches
+            ev.append(f"| `75_evaluate` ({d.get('scale')}), {r['model']} training | Grad-CAM at `{r['layer']}` | {lr.get('n')} | {_fmt_ci(r.get('energy'))} | "
+                      f"{_fmt_ci(r.get('pointing'))} | 0.111 | {_fmt_ci(r.get('deletion_minus_random'))} | {d.get('date')} |")
     if ev: out += [""] * bool(out) + ["| notebook (scale) | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC minus random [95% CI] | measured |",
                    "|---|---|---|---|---|---|---|---|"] + ev
     ss = []
@@ -212,7 +249,15 @@ def results_table(folder:Path, # the folder of result files, nbs/results
                       f"{100*g['gain']:+.1f} [{100*g['lo']:+.1f}, {100*g['hi']:+.1f}] | {d.get('date')} |")
     if ss: out += [""] * bool(out) + ["| notebook (scale) | linear probe on | labels | SimCLR | same network, random init | gain, points [95% CI] | measured |",
                    "|---|---|---|---|---|---|---|"] + ss
-    return '\n'.join(out) if rows or ev or ss else '(no saved course-scale results yet)'
+    xs = []
+    for f in sorted(Path(folder).glob('explain_ssl_*.json')):
+        d = json.loads(f.read_text())
+        for r in d.get('rows', []):
+            xs.append(f"| `65_explain_ssl` ({d.get('scale')}) | {r['model']} | {r['explainer']} (`{r['layer']}`) | {d.get('n_scored')} | "
+                      f"{_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | 0.111 | {_fmt_ci(r['deletion'])} vs {r['deletion_random']:.3f} | {d.get('date')} |")
+    if xs: out += [""] * bool(out) + ["| notebook (scale) | model | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC [95% CI] vs random order | measured |",
+                   "|---|---|---|---|---|---|---|---|---|"] + xs
+    return '\n'.join(out) if rows or ev or ss or xs else '(no saved course-scale results yet)'
 
 def nb_to_markdown(nb_path:Path, # the notebook to render, normally nbs/index.ipynb
                   ) -> str:

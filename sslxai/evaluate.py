@@ -4,106 +4,80 @@
 
 # %% ../nbs/75_evaluate.ipynb #806d7c06
 from __future__ import annotations
-import copy, math, time
+import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
+import copy, time
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401  (used by the study cells of 75_evaluate, not by the module)
 import matplotlib.pyplot as plt
 from fastcore.script import call_parse
+from fastai.learner import Learner
+from .data import ArraySource
+from .train import to_input
+from .gradcam import METHODS, GradCAM, ClassProbTarget, SimilarityTarget, upsample, layer_groups, candidate_layers, _model, _device
+from .probe import Embedder
+from .relax import relax
 from .metrics import *
-from .metrics import _model_of, _device
 
 # %% auto #0
-__all__ = ['CAM_NAMES', 'select_positives', 'Embedder', 'CAMExplainer', 'ContrastiveCAM', 'RelaxExplainer', 'MaskMap',
+__all__ = ['EXPLAINERS', 'select_positives', 'Explainer', 'CAMExplainer', 'ContrastiveCAM', 'RelaxExplainer', 'MaskMap',
            'default_explainers', 'Timer', 'evaluate_explanations', 'verdict', 'plot_curves', 'show_worst',
            'evaluate_explanations_cli', 'bootstrap_ci']
 
 # %% ../nbs/75_evaluate.ipynb #66924cb2
-def _labels(source) -> np.ndarray:
-    if isinstance(source, tuple): return np.asarray(source[1])
-    lab = getattr(source, 'labels', None)
-    if lab is None: lab = np.array([int(source[i][1]) for i in range(len(source))])
-    return np.asarray(lab).astype(np.int64)
-
-def select_positives(source, # SynthSource, open_source(...) result, or (x, y, masks)
+def select_positives(source, # a source of `sslxai.data` (`SynthSource`, `open_source(...)`), or (x, y, masks) arrays
                      n:int, # positive patches to evaluate
                      n_ref:int=0, # further, disjoint positives (the contrastive reference)
                      seed:int=0, # seed of the draw
                      exclude=None, # indices never to draw (e.g. the training items)
                     ) -> SimpleNamespace:
     "Draw `n` (+`n_ref`) positive patches: images uint8 [n,H,W,3], masks bool [n,H,W], geometry name, indices."
-    lab = _labels(source)
-    pos = np.flatnonzero(lab == 1)
+    if isinstance(source, tuple): source = ArraySource(*source[:2], masks=source[2] if len(source) > 2 else None)
+    pos = np.flatnonzero(source.labels == 1)
     if exclude is not None: pos = np.setdiff1d(pos, np.asarray(exclude))
     if len(pos) < n + n_ref:
         raise ValueError(f"the source has {len(pos)} positive patches (after exclusions); {n} + {n_ref} (reference) were asked for")
     idx = np.random.default_rng(seed).choice(pos, n + n_ref, replace=False)
-    if isinstance(source, tuple): imgs = np.asarray(source[0])[idx]
-    elif hasattr(source, 'get_batch'): imgs = source.get_batch(idx)[0]
-    else: imgs = np.stack([np.asarray(source[int(i)][0]) for i in idx])
-    mk = source[2] if isinstance(source, tuple) else getattr(source, 'masks', None)
+    imgs = source.get_batch(idx)[0]
+    mk = source.masks if isinstance(source, ArraySource) else None
     if mk is not None: masks, geometry = np.asarray(mk)[idx].astype(bool), 'tumour mask'
     else: masks, geometry = centre_box_mask(len(idx), imgs.shape[1]), 'centre box'
     return SimpleNamespace(imgs=imgs[:n], masks=masks[:n], ref=imgs[n:], idx=idx[:n], geometry=geometry)
 
-def _to_input(imgs:np.ndarray, # uint8 [N,H,W,3] patches
-             stats, # (mean, std) per channel in [0,1] units, as `dls.stats`
-             device=None,
-            ) -> torch.Tensor:
-    "Normalised float tensor [N,3,H,W], as the model saw in training."
-    x = torch.as_tensor(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2).float() / 255
-    m, s = (torch.as_tensor(np.asarray(v, np.float32)).flatten().view(1, -1, 1, 1) for v in stats)
-    return ((x - m) / s).to(device or 'cpu')
+_to_input = to_input   # the study cells' former name of `sslxai.train.to_input`
 
 # %% ../nbs/75_evaluate.ipynb #bf3e08d1
-class Embedder(nn.Module):
-    "The model's representation: the input of its last `nn.Linear`, as a [B, D] output."
-    def __init__(self, model:nn.Module):
-        super().__init__()
-        self.net = _model_of(model)   # not `.model`: explainers unwrap fastai Learners by that attribute
-        lins = [m for m in self.net.modules() if isinstance(m, nn.Linear)]
-        if not lins: raise ValueError("Embedder needs a model with a final nn.Linear layer (its input is the embedding)")
-        self.head = lins[-1]
-    def forward(self, x):
-        store = {}
-        h = self.head.register_forward_pre_hook(lambda m, inp: store.__setitem__('z', inp[0]))
-        try: self.net(x)
-        finally: h.remove()
-        return store['z'].flatten(1)
-
-class CAMExplainer:
-    "A `sslxai.gradcam` class used at a layer, explaining class `target`."
+class Explainer:
+    "What `evaluate_explanations` calls: `explainer(model, x, layer) -> maps [N,h,w]`; `layered` says whether it takes a layer."
     layered = True
+    def __call__(self, model:nn.Module, x:torch.Tensor, layer:str|None) -> torch.Tensor: raise NotImplementedError
+
+class CAMExplainer(Explainer):
+    "A `sslxai.gradcam` class used at a layer, explaining class `target`."
     def __init__(self, cam_cls, target:int=1): self.cam_cls, self.target = cam_cls, target
     def __call__(self, model, x, layer):
-        with self.cam_cls(model, model.get_submodule(layer)) as cam: return cam(x, targets=self.target)
+        with self.cam_cls(model, layer) as cam: return cam(x, targets=self.target)
 
-class ContrastiveCAM:
-    "Grad-CAM of the cosine similarity between each embedding and the mean embedding of reference images."
-    layered = True
-    def __init__(self, ref:torch.Tensor, cam_cls=None):
-        from sslxai.gradcam import GradCAM, SimilarityTarget
-        self.ref, self.cam_cls, self.sim = ref, cam_cls or GradCAM, SimilarityTarget
+class ContrastiveCAM(Explainer):
+    "Grad-CAM of the cosine similarity between each embedding (`Embedder`) and the mean embedding of reference images."
+    def __init__(self, ref:torch.Tensor, cam_cls=None): self.ref, self.cam_cls = ref, cam_cls or GradCAM
     def __call__(self, model, x, layer):
         enc = Embedder(model).eval()
         with torch.no_grad(): proto = enc(self.ref.to(x.device)).mean(0)
-        with self.cam_cls(enc, model.get_submodule(layer)) as cam: return cam(x, targets=self.sim(proto, measure='cosine'))
+        with self.cam_cls(enc, model.get_submodule(layer)) as cam: return cam(x, targets=SimilarityTarget(proto, measure='cosine'))
 
-class RelaxExplainer:
-    "RELAX importance (Wickstroem et al. 2022) of the model's embedding."
+class RelaxExplainer(Explainer):
+    "RELAX importance (Wickstroem et al. 2022) of the model's embedding (`Embedder`)."
     layered = False
     def __init__(self, **kwargs): self.kwargs = kwargs
-    def __call__(self, model, x, layer=None):
-        from sslxai.relax import relax
-        r = relax(Embedder(model).eval(), x, **self.kwargs)
-        return r.importance if hasattr(r, 'importance') else r[0] if isinstance(r, tuple) else r
+    def __call__(self, model, x, layer=None): return relax(Embedder(model).eval(), x, **self.kwargs).importance
 
 # %% ../nbs/75_evaluate.ipynb #3306f9aa
-class MaskMap:
+class MaskMap(Explainer):
     "The ground-truth masks of the evaluated images as maps (a reference explainer that ignores the model)."
     layered = False
     def __init__(self, masks): self.masks = torch.as_tensor(np.asarray(masks)).float()
@@ -112,27 +86,21 @@ class MaskMap:
         return self.masks
 
 # %% ../nbs/75_evaluate.ipynb #b0dd4312
-CAM_NAMES = {'gradcam': 'GradCAM', 'gradcam++': 'GradCAMPlusPlus', 'hirescam': 'HiResCAM', 'layercam': 'LayerCAM'}
+EXPLAINERS = (*METHODS, 'contrastive', 'relax')
 
-def default_explainers(names=('gradcam', 'gradcam++', 'hirescam', 'layercam', 'contrastive', 'relax'), # which
+def default_explainers(names=EXPLAINERS, # which: names of `sslxai.gradcam.METHODS`, 'contrastive', 'relax'
                        ref:torch.Tensor=None, # reference images for 'contrastive'
                        relax_kwargs:dict=None, # passed to `relax` (default n_masks=128)
                       ) -> tuple:
-    "(dict name -> explainer, dict name -> why it is missing)."
+    "(dict name -> explainer, dict name -> why it cannot be built from what was given)."
     out, missing = {}, {}
     for nm in names:
-        try:
-            if nm in CAM_NAMES:
-                import sslxai.gradcam as gc
-                out[nm] = CAMExplainer(getattr(gc, CAM_NAMES[nm]))
-            elif nm == 'contrastive':
-                if ref is None or len(ref) == 0: raise ValueError("needs reference images (n_ref > 0)")
-                out[nm] = ContrastiveCAM(ref)
-            elif nm == 'relax':
-                import sslxai.relax  # noqa: F401  (fail here if it is not there)
-                out[nm] = RelaxExplainer(**{'n_masks': 128, **(relax_kwargs or {})})
-            else: raise ValueError(f"unknown explainer {nm!r}; known: {list(CAM_NAMES) + ['contrastive', 'relax']}")
-        except (ImportError, AttributeError) as e: missing[nm] = f"{type(e).__name__}: {e}"
+        if nm in METHODS: out[nm] = CAMExplainer(METHODS[nm])
+        elif nm == 'contrastive':
+            if ref is None or len(ref) == 0: missing[nm] = "needs reference images (n_ref > 0)"
+            else: out[nm] = ContrastiveCAM(ref)
+        elif nm == 'relax': out[nm] = RelaxExplainer(**{'n_masks': 128, **(relax_kwargs or {})})
+        else: raise ValueError(f"unknown explainer {nm!r}; known: {list(EXPLAINERS)}")
     return out, missing
 
 # %% ../nbs/75_evaluate.ipynb #d789cd4e
@@ -149,14 +117,13 @@ class Timer:
 def _as_model_and_stats(model, stats):
     "The nn.Module and normalisation stats from a Learner, (model, meta) or module + stats."
     if isinstance(model, tuple): model, meta = model; stats = stats or meta.get('stats')
-    if not isinstance(model, nn.Module) and hasattr(model, 'dls'):
-        stats = stats or getattr(model.dls, 'stats', None); model = model.model
+    elif isinstance(model, Learner): stats = stats or getattr(model.dls, 'stats', None)
     if stats is None: raise ValueError("normalisation stats are needed: pass stats=(mean, std), a fastai Learner, or (model, meta) from load_model")
-    return model, stats
+    return _model(model), stats
 
 def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or nn.Module (then give `stats`)
                           source, # SynthSource, open_source(...) result, or (x, y, masks)
-                          explainers=None, # dict name -> explainer, or names (see `default_explainers`)
+                          explainers=None, # dict name -> `Explainer`, or names (see `default_explainers`)
                           layers=None, # layer names for the layered explainers; default: the last two candidate layers
                           n:int=32, # positive patches evaluated
                           n_ref:int=16, # further positives for the contrastive prototype
@@ -175,13 +142,14 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
         model, stats = _as_model_and_stats(model, stats)
         model = model.eval(); dev = _device(model)
         sel = select_positives(source, n, n_ref, seed)
-        x = _to_input(sel.imgs, stats, dev)
-        with torch.no_grad(): prob = F.softmax(model(x).float(), 1)[:, 1].cpu().numpy()
+        x = to_input(sel.imgs, stats, dev)
+        with torch.no_grad(): prob = ClassProbTarget(1)(model(x)).cpu().numpy()
         if explainers is None or isinstance(explainers, (list, tuple, str)):
-            names = explainers.split(',') if isinstance(explainers, str) else (explainers or
-                    ('gradcam', 'gradcam++', 'hirescam', 'layercam', 'contrastive', 'relax'))
-            explainers, missing = default_explainers(names, _to_input(sel.ref, stats, dev), relax_kwargs)
+            names = explainers.split(',') if isinstance(explainers, str) else (explainers or EXPLAINERS)
+            explainers, missing = default_explainers(names, to_input(sel.ref, stats, dev), relax_kwargs)
         else: missing = {}
+        bad = [k for k, e in explainers.items() if not isinstance(e, Explainer)]
+        if bad: raise TypeError(f"{bad}: an explainer is an `Explainer` (a `layered` flag and __call__(model, x, layer) -> maps)")
         if reference: explainers = {**explainers, 'ground truth': MaskMap(sel.masks)}
         if layers is None: layers = list(candidate_layers(model, x).layer[-2:])
         layers = [layers] if isinstance(layers, str) else list(layers)
@@ -192,11 +160,11 @@ def evaluate_explanations(model, # Learner, (model, meta) from `load_model`, or 
     cache, rows, per, curves, maps = {}, [], [], {}, {}
     fk = dict(target=1, baseline=baseline, steps=steps)
     for name, ex in explainers.items():
-        for layer in (layers if getattr(ex, 'layered', True) else [None]):
+        for layer in (layers if ex.layered else [None]):
             t0 = time.perf_counter()
             with tm('maps'):
                 raw = torch.as_tensor(ex(model, x, layer)).detach().float().cpu()
-                up = resize_maps(raw, (H, W))
+                up = upsample(raw, (H, W))
             key = tuple(raw.shape[-2:])
             if key not in cache:   # baselines at this map resolution, shared by all explainers
                 with tm('random baselines'):

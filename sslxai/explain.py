@@ -13,14 +13,12 @@ from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
 from .data import open_source, read_image, IMG_EXTS, DataError, PATCH
 from .train import load_model, to_input
-from .gradcam import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, show_cam, module_name
+from .gradcam import METHODS, show_cam, module_name
 
 # %% auto #0
-__all__ = ['METHODS', 'image_items', 'explain_cli']
+__all__ = ['image_items', 'explain_cli']
 
 # %% ../nbs/35_explain.ipynb #10427a02
-METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'hirescam': HiResCAM, 'layercam': LayerCAM}
-
 def _indices(spec:str, arg:str) -> list:
     "'7' -> [7]; '0-3' -> [0,1,2,3]; '1,5,9' -> [1,5,9]."
     out = []

@@ -9,22 +9,28 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Callable
 import numpy as np
+import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
-from fastai.callback.hook import Hook
-from fastai.learner import Learner
+from fastai.callback.hook import Hook, Hooks
 
 # %% auto #0
-__all__ = ['module_name', 'find_target_layer', 'ClassTarget', 'BaseCAM', 'GradCAM', 'HiResCAM', 'LayerCAM', 'GradCAMPlusPlus',
-           'upsample', 'normalize', 'show_cam', 'SimilarityTarget', 'InfoNCETarget']
+__all__ = ['METHODS', 'module_name', 'find_target_layer', 'layer_groups', 'candidate_layers', 'predicted_class', 'class_indices',
+           'ClassTarget', 'ClassProbTarget', 'as_target', 'BaseCAM', 'GradCAM', 'HiResCAM', 'LayerCAM',
+           'GradCAMPlusPlus', 'upsample', 'normalize', 'show_cam', 'as_embedding', 'SimilarityTarget', 'InfoNCETarget']
 
 # %% ../nbs/30_gradcam.ipynb #76b73445
 def _model(m) -> nn.Module:
-    "The `nn.Module` behind a fastai `Learner`, or `m` itself."
-    m = m.model if isinstance(m, Learner) else m
-    if not isinstance(m, nn.Module): raise TypeError(f"Expected a fastai Learner or an nn.Module, got {type(m).__name__}")
-    return m
+    "The `nn.Module` behind `m`: `m` itself, or the `.model` of a fastai `Learner` (or anything holding one there)."
+    if isinstance(m, nn.Module): return m
+    if isinstance(getattr(m, 'model', None), nn.Module): return m.model
+    raise TypeError(f"expected an nn.Module or a fastai Learner, got {type(m).__name__}")
+
+def _device(model:nn.Module) -> torch.device:
+    "Where the model's parameters are (the CPU for a model without parameters)."
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device('cpu')
 
 def module_name(model, # a fastai `Learner` or an `nn.Module`
                 layer:nn.Module, # a module of `model`
@@ -48,10 +54,26 @@ def _resolve(model:nn.Module, layer) -> nn.Module:
 def _is_pool(m:nn.Module) -> bool:
     return isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or type(m).__name__ in ('AdaptiveConcatPool2d', 'Flatten')
 
+def _spatial(o) -> bool:
+    "Is `o` a 4-D activation with more than one spatial position?"
+    return isinstance(o, Tensor) and o.ndim == 4 and o.shape[-2]*o.shape[-1] > 1
+
 def _in_channels(model:nn.Module) -> int:
     for m in model.modules():
         if isinstance(m, nn.Conv2d): return m.in_channels
     raise ValueError("find_target_layer: the model has no Conv2d, so its input is unknown; pass `layer` explicitly")
+
+def _dry_run(model:nn.Module, x:Tensor) -> tuple:
+    "Every module call of one forward pass of `x` (eval mode, no_grad, modes restored): [(name, module, output, in-place version)], calls per name."
+    names = {m: n for n, m in model.named_modules() if n}
+    recs = []
+    rec = lambda m, i, o: recs.append((names[m], m, o, o._version if isinstance(o, Tensor) else None))
+    training = model.training
+    try:
+        model.eval()
+        with Hooks(list(names), rec, detach=False), torch.inference_mode(False), torch.no_grad(): model(x)
+    finally: model.train(training)
+    return recs, Counter(n for n, *_ in recs)
 
 def find_target_layer(model, # a fastai `Learner` or an `nn.Module` taking [N,C,H,W] images
                       ranking=None, # layer names best-first, or a DataFrame with a 'layer' column sorted best-first
@@ -66,30 +88,43 @@ def find_target_layer(model, # a fastai `Learner` or an `nn.Module` taking [N,C,
             if n in mods: return mods[n]
         raise ValueError(f"None of the {len(names)} ranked layers ({', '.join(map(str, names[:4]))}...) is in {type(model).__name__}")
     p = next(model.parameters(), None)
-    dev, dt = (p.device, p.dtype) if p is not None and p.is_floating_point() else (torch.device('cpu'), torch.float32)
-    recs, calls, handles, training = [], Counter(), [], model.training
-    def _rec(name):
-        def f(m, i, o):
-            calls[name] += 1
-            recs.append((name, m, o, o._version if isinstance(o, Tensor) else None))
-        return f
-    try:
-        for n,m in model.named_modules():
-            if n: handles.append(m.register_forward_hook(_rec(n)))
-        model.eval()
-        with torch.inference_mode(False), torch.no_grad(): model(torch.zeros(1, _in_channels(model), size, size, device=dev, dtype=dt))
-    finally:
-        for h in handles: h.remove()
-        model.train(training)
+    dt = p.dtype if p is not None and p.is_floating_point() else torch.float32
+    recs, calls = _dry_run(model, torch.zeros(1, _in_channels(model), size, size, device=_device(model), dtype=dt))
     best = None
     for i,(n,m,o,v) in enumerate(recs):
-        if not _is_pool(m) and isinstance(o, Tensor) and o.ndim == 4 and o.shape[-2]*o.shape[-1] > 1: best = i
+        if not _is_pool(m) and _spatial(o): best = i
     if best is None:
         raise ValueError(f"find_target_layer: no module of {type(model).__name__} has a 4-D spatial output at {size} px; pass `layer`")
     _,_,o,v = recs[best]
     for n,m,t,tv in recs:
         if t is o and tv == v and calls[n] == 1: return m
     return recs[best][1]
+
+# %% ../nbs/30_gradcam.ipynb #394b670f
+def _has_params(m): return next(m.parameters(), None) is not None
+
+def layer_groups(model, # nn.Module or fastai Learner
+                ) -> list:
+    "Names of the model's parameterised layer groups, input to output (plain `nn.Sequential`s opened)."
+    def walk(mod, prefix):
+        res = []
+        for name, c in mod.named_children():
+            if not _has_params(c): continue
+            if type(c) is nn.Sequential: res += walk(c, f"{prefix}{name}.")
+            else: res.append(f"{prefix}{name}")
+        return res
+    return walk(_model(model), '')
+
+def candidate_layers(model, # nn.Module or fastai Learner
+                     x:Tensor, # a sample input (one image is enough)
+                    ) -> pd.DataFrame:
+    "Layer groups with a spatial output, the last one at each resolution: DataFrame layer, h, w (input to output)."
+    m = _model(model); names = layer_groups(m)
+    recs, _ = _dry_run(m, x[:1].to(_device(m)))
+    out = {n: o for n, _, o, _ in recs}
+    rows = [dict(layer=n, h=out[n].shape[2], w=out[n].shape[3]) for n in names if _spatial(out.get(n))]
+    df = pd.DataFrame(rows, columns=['layer', 'h', 'w'])
+    return df.groupby(['h', 'w'], sort=False).tail(1).reset_index(drop=True)
 
 # %% ../nbs/30_gradcam.ipynb #eb8c5ac2
 class _LeafHook(Hook):
@@ -115,40 +150,66 @@ def _plain(x):
     "fastai tensor subclasses (`TensorImage`, `TensorBase`) as plain tensors (faster, and no type surprises)."
     return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
 
-class ClassTarget:
-    "The logit of class `idx` (one int, or one int per sample) in the model's output [N,C]."
-    def __init__(self, idx, # an int, or a sequence / array / tensor with one class index per sample
-                ): store_attr()
-    def __call__(self, out:Tensor) -> Tensor:
-        out = _plain(out)
-        if not isinstance(out, Tensor): raise TypeError(f"ClassTarget needs a logits tensor; the model returned {type(out).__name__}")
-        if out.ndim == 1: out = out[:,None]
-        if out.ndim != 2: raise ValueError(f"ClassTarget needs logits [N,C]; the model returned shape {tuple(out.shape)}: pass a callable target")
-        n, c = out.shape
-        idx = torch.as_tensor(self.idx, device=out.device)
-        if idx.is_floating_point() or idx.is_complex(): raise TypeError(f"Class targets must be integers, got {idx.dtype}")
-        idx = idx.long()
-        if idx.ndim == 0: idx = idx.expand(n)
-        elif idx.ndim != 1 or len(idx) != n:
-            raise ValueError(f"Got {len(idx) if idx.ndim == 1 else tuple(idx.shape)} targets for a batch of {n} samples: "
-                             "pass one class per sample, one int for all, or None for the predicted classes")
-        if n and (int(idx.min()) < 0 or int(idx.max()) >= c):
-            bad = int(idx.max()) if int(idx.max()) >= c else int(idx.min())
-            raise ValueError(f"Target class {bad} is out of range for a model with {c} output(s)"
-                             + ("; for a single-logit model use targets=lambda o: o[:,0] (or -o[:,0])" if c == 1 else ""))
-        return out.gather(1, idx[:,None])[:,0]
-    def __repr__(self): return f"ClassTarget({self.idx!r})"
-
-def _predicted(out) -> Tensor:
-    "Score of each sample's predicted class; for a single logit, the logit if positive, else minus the logit."
+def _logits(out, what:str) -> Tensor:
+    "`out` as a plain logits tensor [N,C] ([N] is one logit per sample), or a clear error."
     out = _plain(out)
-    if not isinstance(out, Tensor): raise TypeError(f"targets=None needs a logits tensor; the model returned {type(out).__name__}: pass a callable target")
-    if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
-        o = out.reshape(len(out)); return torch.where(o >= 0, o, -o)
-    return ClassTarget(out.detach().argmax(1))(out)
+    if not isinstance(out, Tensor): raise TypeError(f"{what} needs a logits tensor; the model returned {type(out).__name__}: pass a callable target")
+    if out.ndim == 1: out = out[:, None]
+    if out.ndim != 2: raise ValueError(f"{what} needs logits [N,C]; the model returned shape {tuple(out.shape)}: pass a callable target")
+    return out
 
-def _as_target(targets) -> Callable:
-    if targets is None: return _predicted
+def predicted_class(out:Tensor, # logits [N,C], or [N,1] / [N] for a single-logit model
+                   ) -> Tensor:
+    "Each sample's predicted class, long [N]: the argmax; for a single logit, 1 where it is positive, else 0."
+    out = _logits(out, 'predicted_class').detach()
+    return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
+
+def class_indices(idx, # one int for all samples, or one int per sample (sequence, array, tensor)
+                  n:int, # samples in the batch
+                  device=None,
+                 ) -> Tensor:
+    "`idx` as class indices, long [n], or a clear error for a wrong count or a non-integer."
+    t = torch.as_tensor(idx, device=device)
+    if t.is_floating_point() or t.is_complex(): raise TypeError(f"Class targets must be integers, got {t.dtype}")
+    t = t.long()
+    if t.ndim == 0: return t.expand(n)
+    if t.ndim != 1 or len(t) != n:
+        raise ValueError(f"Got {len(t) if t.ndim == 1 else tuple(t.shape)} targets for a batch of {n} samples: "
+                         "pass one class per sample, one int for all, or None for the predicted classes")
+    return t
+
+class ClassTarget:
+    "The logit of class `idx` in the model's output [N,C]; for a single logit, the logit for class 1 and minus it for class 0."
+    def __init__(self, idx=None, # an int, one int per sample (sequence / array / tensor), or None: each sample's predicted class
+                ): store_attr()
+    def classes(self, out) -> Tensor:
+        "The class explained for each sample of the logits `out`, long [N]."
+        out = _logits(out, type(self).__name__)
+        idx = predicted_class(out) if self.idx is None else class_indices(self.idx, len(out), out.device)
+        c = out.shape[1]
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= max(c, 2)):
+            bad = int(idx.max()) if int(idx.max()) >= max(c, 2) else int(idx.min())
+            raise ValueError(f"Target class {bad} is out of range for a model with {c} output(s)"
+                             + (" (a single logit is binary: class 1 scores the logit, class 0 minus it)" if c == 1 else ""))
+        return idx
+    def __call__(self, out) -> Tensor:
+        out = _logits(out, type(self).__name__); idx = self.classes(out)
+        if out.shape[1] == 1: o = out[:, 0]; return torch.where(idx == 1, o, -o)
+        return out.gather(1, idx[:, None])[:, 0]
+    def __repr__(self): return f"{type(self).__name__}({self.idx!r})"
+
+class ClassProbTarget(ClassTarget):
+    "The probability of class `idx`: the softmax of the logits [N,C] (in float32); for a single logit, its sigmoid for class 1, one minus it for class 0."
+    def __call__(self, out) -> Tensor:
+        out = _logits(out, type(self).__name__); idx = self.classes(out)
+        if out.shape[1] == 1:
+            p = torch.sigmoid(out[:, 0].float()); return torch.where(idx == 1, p, 1 - p)
+        return F.softmax(out.float(), 1).gather(1, idx[:, None])[:, 0]
+
+def as_target(targets, # None (predicted class), an int, one int per sample, or a callable `output -> [N]` scores
+             ) -> Callable:
+    "The target that a `targets=` argument stands for: a `ClassTarget` for None and class indices, a callable as it is."
+    if targets is None: return ClassTarget()
     if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool): return ClassTarget(int(targets))
     if isinstance(targets, (Sequence, np.ndarray, Tensor)) and not isinstance(targets, str): return ClassTarget(targets)
     if callable(targets): return targets
@@ -197,7 +258,7 @@ class BaseCAM:
         if x.ndim == 3: x = x[None]
         p = next(self.model.parameters(), None)
         if p is not None and x.device != p.device: x = x.to(p.device)
-        score = _as_target(targets)
+        score = as_target(targets)
         h.active, h.calls, h.stored = True, 0, None
         try:
             with torch.inference_mode(False), torch.no_grad():
@@ -240,20 +301,25 @@ class GradCAMPlusPlus(BaseCAM):
         a = torch.where(G != 0, a, torch.zeros_like(a))
         return ((G.clamp_min(0)*a).sum((2, 3), keepdim=True)*A).sum(1)
 
+METHODS = {'gradcam': GradCAM, 'gradcam++': GradCAMPlusPlus, 'hirescam': HiResCAM, 'layercam': LayerCAM}   # by the names the CLI and `sslxai.evaluate` use
+
 # %% ../nbs/30_gradcam.ipynb #2e92eb13
-def upsample(maps:Tensor, # maps [N,h,w] or one [h,w]
+def upsample(maps, # maps [N,h,w] or one [h,w]: a tensor or a numpy array
              size, # output size: an int or (H, W)
             ) -> Tensor:
-    "Bilinear resize of `maps` to `size` (`align_corners=False`, as OpenCV's `cv2.resize`)."
-    one = maps.ndim == 2
-    m = (maps[None] if one else maps)[:,None].float()
-    r = F.interpolate(m, size=(size, size) if isinstance(size, int) else tuple(size), mode='bilinear', align_corners=False)[:,0]
+    "`maps` as float32 at `size`: bilinear (`align_corners=False`, as OpenCV's `cv2.resize`); maps already at `size` are copied."
+    m = _plain(torch.as_tensor(maps))
+    one = m.ndim == 2
+    m = (m[None] if one else m).float()
+    size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
+    r = m.clone() if tuple(m.shape[-2:]) == size else F.interpolate(m[:,None], size=size, mode='bilinear', align_corners=False)[:,0]
     return r[0] if one else r
 
-def normalize(maps:Tensor, # maps [..., h, w]
+def normalize(maps, # maps [..., h, w]: a tensor or a numpy array
              ) -> Tensor:
-    "Scale each map to [0,1] by its own min and max; a constant map becomes zeros (never NaN)."
-    m = maps.float()
+    "Scale each map to [0,1] by its own min and max (float64 stays float64, else float32); a constant map becomes zeros (never NaN)."
+    m = _plain(torch.as_tensor(maps))
+    m = m if m.dtype == torch.float64 else m.float()
     flat = m.reshape(*m.shape[:-2], -1)
     lo, hi = flat.amin(-1)[..., None, None], flat.amax(-1)[..., None, None]
     rng = hi - lo
@@ -330,9 +396,15 @@ def show_cam(x, # images: uint8 HWC/NHWC, float [0,1], normalised [N,3,H,W] (+ `
     return fig
 
 # %% ../nbs/30_gradcam.ipynb #d6bfa466
-def _emb(out) -> Tensor:
+def as_embedding(out, # a model's output: embeddings [N,D], or [N,...] (flattened)
+                 n:int=None, # the batch size it must have (None: any)
+                ) -> Tensor:
+    "`out` as float32 embeddings [N,D] (flattened), or a clear error: how every sslxai explainer reads an encoder's output."
     out = _plain(out)
-    if not isinstance(out, Tensor): raise TypeError(f"Contrastive targets need an embedding tensor; the model returned {type(out).__name__}")
+    if not isinstance(out, Tensor): raise TypeError(f"expected embeddings, a tensor [N, D]; the model returned {type(out).__name__}")
+    if out.ndim < 2 or (n is not None and len(out) != n):
+        raise ValueError(f"expected embeddings, a tensor [N, D] (or [N, ...], which is flattened){'' if n is None else f' for a batch of {n}'}; "
+                         f"the model returned shape {tuple(out.shape)}")
     return out.flatten(1).float()
 
 def _refs(ref:Tensor, out:Tensor, what:str) -> Tensor:
@@ -360,7 +432,7 @@ class SimilarityTarget:
             raise ValueError(f"SimilarityTarget: measure must be 'dot' or 'cosine', got {measure!r}")
         store_attr()
     def __call__(self, out) -> Tensor:
-        z = _emb(out)
+        z = as_embedding(out)
         r = _refs(self.ref, z, 'SimilarityTarget')
         if self.centre is not None:
             c = _centre(self.centre, z, 'SimilarityTarget')
@@ -378,7 +450,7 @@ class InfoNCETarget:
             raise ValueError(f"InfoNCETarget: negatives must be a [K,D] tensor, 'batch' (N-1) or 'batch2' (2N-2), got {negatives!r}")
         store_attr()
     def __call__(self, out) -> Tensor:
-        z = F.normalize(_emb(out), dim=1)
+        z = F.normalize(as_embedding(out), dim=1)
         p = F.normalize(_refs(self.positives, z, 'InfoNCETarget'), dim=1)
         pos = (z*p).sum(1, keepdim=True)/self.temp
         if isinstance(self.negatives, str):

@@ -10,19 +10,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from scipy import stats
 from skimage.filters import threshold_otsu
 from skimage.metrics import structural_similarity
 from torchvision.transforms.functional import gaussian_blur
-from fastai.callback.hook import Hooks
+from .gradcam import (GradCAM, ClassProbTarget, class_indices, predicted_class, upsample, normalize,
+                            layer_groups, candidate_layers, _model, _device)
 
 # %% auto #0
-__all__ = ['centre_box_mask', 'resize_maps', 'pointing_game', 'area_share', 'energy_in_mask', 'otsu_select', 'otsu_iou',
-           'pointing_chance', 'energy_chance', 'random_maps', 'random_map_scores', 'target_scores', 'make_baseline',
+__all__ = ['resize_maps', 'centre_box_mask', 'pointing_game', 'area_share', 'energy_in_mask', 'otsu_select', 'otsu_iou',
+           'pointing_chance', 'energy_chance', 'random_maps', 'random_map_scores', 'make_baseline',
            'perturbation_curve', 'curve_auc', 'deletion_curve', 'insertion_curve', 'deletion_auc', 'insertion_auc',
-           'map_similarity', 'unrelated_similarity', 'layer_groups', 'randomize_', 'cascading_randomization',
-           'confidence_correlation', 'candidate_layers', 'rank_layers']
+           'map_similarity', 'unrelated_similarity', 'randomize_', 'cascading_randomization', 'confidence_correlation',
+           'rank_layers']
 
 # %% ../nbs/70_metrics.ipynb #e679ac6b
 def _np_maps(maps, name='maps') -> np.ndarray:
@@ -45,7 +45,7 @@ def _np_masks(masks, shape=None, name='masks') -> np.ndarray:
         m = m.astype(bool)
     if shape is not None and m.shape != tuple(shape):
         raise ValueError(f"maps {tuple(shape)} and {name} {m.shape} differ in shape: upsample the maps to the mask size "
-                         "first (`resize_maps(maps, masks.shape[-2:])`)")
+                         "first (`upsample(maps, masks.shape[-2:])`)")
     return m
 
 # %% ../nbs/70_metrics.ipynb #0765f1d0
@@ -61,14 +61,7 @@ def centre_box_mask(n:int, # number of masks
     return m
 
 # %% ../nbs/70_metrics.ipynb #46b81b10
-def resize_maps(maps, # [N,h,w] maps, torch or numpy
-                size, # (H, W) or an int
-               ) -> torch.Tensor:
-    "Bilinear upsampling (align_corners=False) of [N,h,w] maps to `size`: a float tensor [N,H,W]."
-    t = torch.as_tensor(_np_maps(maps), dtype=torch.float32)
-    size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-    if tuple(t.shape[-2:]) == size: return t
-    return F.interpolate(t[:, None], size=size, mode='bilinear', align_corners=False)[:, 0]
+resize_maps = upsample   # `sslxai.gradcam.upsample`, under its former name here
 
 # %% ../nbs/70_metrics.ipynb #85fb3b16
 def pointing_game(maps, # [N,H,W] maps
@@ -134,7 +127,7 @@ def random_maps(n:int, # number of maps
     size = (size, size) if isinstance(size, int) else tuple(size)
     ms = size if map_size is None else ((map_size, map_size) if isinstance(map_size, int) else tuple(map_size))
     g = torch.Generator().manual_seed(seed)
-    return resize_maps(torch.rand(n, *ms, generator=g), size)
+    return upsample(torch.rand(n, *ms, generator=g), size)
 
 def random_map_scores(masks, # [N,H,W] boolean masks
                       map_size=None, # resolution of the random maps (see `random_maps`)
@@ -150,37 +143,6 @@ def random_map_scores(masks, # [N,H,W] boolean masks
     return pd.DataFrame(res)
 
 # %% ../nbs/70_metrics.ipynb #ca503555
-def _model_of(model):
-    "The nn.Module inside a fastai Learner, or the module itself."
-    return getattr(model, 'model', model) if not isinstance(model, nn.Module) else model
-
-def _device(model): 
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device('cpu')
-
-def _class_index(target, out:torch.Tensor, n:int, device=None) -> torch.Tensor:
-    "Class indices [n] from `target` (None: predicted from the outputs `out`; int; a sequence of n ints)."
-    if target is None:
-        return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
-    t = torch.as_tensor(target).long().flatten().to(device or out.device)
-    if t.numel() == 1: t = t.expand(n)
-    if t.numel() != n: raise ValueError(f"target has {t.numel()} entries for {n} images: give one int, or one per image")
-    return t
-
-def target_scores(out:torch.Tensor, # model outputs [B, C]
-                  target, # class indices [B] (tensor), or a callable out -> [B]
-                 ) -> torch.Tensor:
-    "The score being explained: softmax probability of the class (sigmoid for one logit), or `target(out)`."
-    if callable(target):
-        s = target(out)
-        if s.shape != (out.shape[0],): raise ValueError(f"a callable target must give one score per row {(out.shape[0],)}, got {tuple(s.shape)}")
-        return s.float()
-    if out.ndim == 1: out = out[:, None]
-    if out.shape[1] == 1:
-        p = torch.sigmoid(out[:, 0].float())
-        return torch.where(target == 1, p, 1 - p)
-    return F.softmax(out.float(), 1).gather(1, target[:, None])[:, 0]
-
 def make_baseline(x:torch.Tensor, # images [N,C,H,W] in the model's input space
                   baseline='mean', # 'mean', 'blur', or a tensor [C,H,W] / [N,C,H,W]
                   blur_sigma:float=4.0, # Gaussian sigma in pixels for 'blur'
@@ -203,7 +165,7 @@ def perturbation_curve(model, # a classifier (nn.Module or fastai Learner), used
                        x:torch.Tensor, # images [N,C,H,W] in the model's input space
                        maps, # [N,h,w] importance maps (upsampled to H,W if smaller)
                        mode:str='deletion', # 'deletion' or 'insertion'
-                       target=None, # None (predicted class), class index/indices, or a callable out -> [B]
+                       target=None, # None (predicted class), class index/indices (`ClassProbTarget`), or a callable out -> [B]
                        baseline='mean', # 'mean', 'blur' or a tensor (see `make_baseline`)
                        steps:int=16, # number of equal slices of pixels
                        bs:int=256, # images per forward pass
@@ -213,10 +175,10 @@ def perturbation_curve(model, # a classifier (nn.Module or fastai Learner), used
                       ) -> tuple:
     "Deletion or insertion curve: (fractions [steps+1], scores [N, steps+1]) as numpy."
     if mode not in ('deletion', 'insertion'): raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
-    m = _model_of(model)
+    m = _model(model)
     if x.ndim != 4: raise ValueError(f"x must be [N,C,H,W], got shape {tuple(x.shape)}")
     n, _, h, w = x.shape
-    mp = resize_maps(maps, (h, w))
+    mp = upsample(_np_maps(maps), (h, w))
     if mp.shape[0] != n: raise ValueError(f"{mp.shape[0]} maps for {n} images")
     dev = _device(m); x = x.to(dev)
     P = h * w
@@ -230,20 +192,21 @@ def perturbation_curve(model, # a classifier (nn.Module or fastai Learner), used
     was_training = m.training; m.eval()
     try:
         with torch.no_grad():
-            if callable(target): t = target
-            elif target is None: t = _class_index(None, torch.cat([m(x[i:i+bs]) for i in range(0, n, bs)]), n)
-            else: t = _class_index(target, None, n, dev)   # given classes: no forward pass needed
+            if target is None: t = predicted_class(torch.cat([m(x[i:i+bs]) for i in range(0, n, bs)]))   # on the clean images
+            elif not callable(target): t = class_indices(target, n, dev)   # given classes: no forward pass needed
             ii = torch.arange(n, device=dev).repeat_interleave(steps + 1)
             kk = torch.arange(steps + 1, device=dev).repeat(n)
             scores = torch.empty(n * (steps + 1), device=dev)
-            for s in range(0, len(ii), bs):
-                bi, bk = ii[s:s+bs], kk[s:s+bs]
+            for j in range(0, len(ii), bs):
+                bi, bk = ii[j:j+bs], kk[j:j+bs]
                 changed = (rank[bi] < counts[bk][:, None]).view(-1, 1, h, w)
                 src, dst = (base, x) if mode == 'deletion' else (x, base)
                 imgs = torch.where(changed, src[bi], dst[bi])
                 if channels_last: imgs = imgs.contiguous(memory_format=torch.channels_last)
                 out = m(imgs)
-                scores[s:s+bs] = target_scores(out, t if callable(t) else t[bi])
+                sc = target(out) if callable(target) else ClassProbTarget(t[bi])(out)
+                if sc.shape != (len(bi),): raise ValueError(f"a callable target must give one score per row {(len(bi),)}, got {tuple(sc.shape)}")
+                scores[j:j+bs] = sc.float()
     finally: m.train(was_training)
     return (counts.cpu().numpy() / P, scores.view(n, steps + 1).cpu().numpy().astype(np.float64))
 
@@ -279,10 +242,6 @@ def insertion_auc(model, x:torch.Tensor, maps, target=None, baseline='mean', ste
     return curve_auc(*insertion_curve(model, x, maps, target=target, baseline=baseline, steps=steps, **kwargs))
 
 # %% ../nbs/70_metrics.ipynb #3ab57911
-def _minmax(a:np.ndarray) -> np.ndarray:
-    lo = a.min((1, 2), keepdims=True); hi = a.max((1, 2), keepdims=True)
-    return np.divide(a - lo, hi - lo, out=np.zeros_like(a), where=(hi - lo) > 0)
-
 def map_similarity(a, # [N,H,W] maps
                    b, # [N,H,W] maps to compare with, the same shape
                    size=None, # upsample both to this size first (needed below 7x7)
@@ -290,9 +249,9 @@ def map_similarity(a, # [N,H,W] maps
     "Per-sample SSIM (min-max normalised maps) and Spearman rank correlation: a DataFrame with N rows."
     a, b = _np_maps(a, 'a'), _np_maps(b, 'b')
     if a.shape != b.shape: raise ValueError(f"a {a.shape} and b {b.shape} differ in shape")
-    if size is not None: a, b = resize_maps(a, size).double().numpy(), resize_maps(b, size).double().numpy()
+    if size is not None: a, b = upsample(a, size).double().numpy(), upsample(b, size).double().numpy()
     if min(a.shape[1:]) < 7: raise ValueError(f"maps of size {a.shape[1:]} are too small for SSIM's 7x7 window: pass size=(H,W)")
-    na, nb = _minmax(a), _minmax(b)
+    na, nb = normalize(a).numpy(), normalize(b).numpy()
     ssim = np.array([structural_similarity(p, q, data_range=1.0) for p, q in zip(na, nb)])
     ra = stats.rankdata(a.reshape(len(a), -1), axis=1); rb = stats.rankdata(b.reshape(len(b), -1), axis=1)
     ra -= ra.mean(1, keepdims=True); rb -= rb.mean(1, keepdims=True)
@@ -309,20 +268,6 @@ def unrelated_similarity(maps, # [N,H,W] maps of N different images
     return map_similarity(m, np.roll(m, 1, 0), size)
 
 # %% ../nbs/70_metrics.ipynb #11091e2f
-def _has_params(m): return next(m.parameters(), None) is not None
-
-def layer_groups(model, # nn.Module or fastai Learner
-                ) -> list:
-    "Names of the model's parameterised layer groups, input to output (plain `nn.Sequential`s opened)."
-    def walk(mod, prefix):
-        res = []
-        for name, c in mod.named_children():
-            if not _has_params(c): continue
-            if type(c) is nn.Sequential: res += walk(c, f"{prefix}{name}.")
-            else: res.append(f"{prefix}{name}")
-        return res
-    return walk(_model_of(model), '')
-
 def randomize_(module:nn.Module, # re-initialised in place
                seed:int=0,
               ) -> nn.Module:
@@ -347,7 +292,7 @@ def cascading_randomization(model, # classifier or Learner (not modified: a deep
                             seed:int=0,
                            ) -> pd.DataFrame:
     "Adebayo et al.'s cascade from the top group down: one row per step with mean/sd SSIM and Spearman vs the trained maps."
-    m0 = _model_of(model)
+    m0 = _model(model)
     groups = list(layer_groups(m0) if groups is None else groups)
     size = tuple(x.shape[-2:]) if size is None else size
     m = copy.deepcopy(m0).eval()
@@ -378,29 +323,8 @@ def confidence_correlation(probs, # [N] model probabilities (of the explained or
         rows[k] = dict(r=float(r), p=float(pv), n=int(ok.sum()), n_nan=int((~ok).sum()))
     return pd.DataFrame(rows).T.astype(dict(r=float, p=float, n=int, n_nan=int))
 
-# %% ../nbs/70_metrics.ipynb #9f9393c5
-def candidate_layers(model, # nn.Module or fastai Learner
-                     x:torch.Tensor, # a sample input (one image is enough)
-                    ) -> pd.DataFrame:
-    "Layer groups with a spatial output, the last one at each resolution: DataFrame layer, h, w (input to output)."
-    m = _model_of(model); names = layer_groups(m)
-    shape = lambda mod, inp, out: tuple(out.shape) if isinstance(out, torch.Tensor) else None
-    was_training = m.training; m.eval()
-    try:
-        with Hooks([m.get_submodule(n) for n in names], shape) as hooks, torch.no_grad(): m(x[:1].to(_device(m)))
-        shapes = dict(zip(names, hooks.stored))
-    finally: m.train(was_training)
-    rows = [dict(layer=n, h=sh[2], w=sh[3]) for n, sh in shapes.items() if sh is not None and len(sh) == 4 and sh[2] * sh[3] > 1]
-    df = pd.DataFrame(rows, columns=['layer', 'h', 'w'])
-    last = df.groupby(['h', 'w'], sort=False).tail(1)
-    return last.reset_index(drop=True)
-
 # %% ../nbs/70_metrics.ipynb #83c4ee0f
 _CRITERIA = ('faithfulness', 'energy', 'pointing', 'iou')
-
-def _default_explainer():
-    from sslxai.gradcam import GradCAM
-    return GradCAM
 
 def rank_layers(model, # classifier or Learner
                 x:torch.Tensor, # held-out images [N,C,H,W] (not the ones the layer choice is reported on)
@@ -408,19 +332,18 @@ def rank_layers(model, # classifier or Learner
                 target=None, # class to explain: None (predicted), int or one per image
                 candidates=None, # layer names; default `candidate_layers(model, x)`
                 criterion='faithfulness', # 'faithfulness' | 'energy' | 'pointing' | 'iou' | callable(maps, x, masks) -> [N]
-                explainer=None, # CAM class (default sslxai.gradcam.GradCAM)
+                explainer=GradCAM, # CAM class (any `sslxai.gradcam` method, or the same protocol)
                 se_rule:bool=True, # prefer the finest map among layers within one SE of the best
                 steps:int=10, # deletion/insertion slices for 'faithfulness'
                 baseline='mean', # deletion/insertion baseline
                ) -> pd.DataFrame:
     "Rank candidate layers by a measured criterion, best first: DataFrame with layer, h, w, score, se, tied, ..."
-    m = _model_of(model); x = x.to(_device(m))
+    m = _model(model); x = x.to(_device(m))
     if isinstance(criterion, str) and criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA} or a callable, got {criterion!r}")
     if criterion in ('energy', 'pointing', 'iou') and masks is None:
         raise ValueError(f"criterion {criterion!r} needs masks")
     if masks is not None: masks = _np_masks(masks, (x.shape[0], *x.shape[-2:]))
-    explainer = explainer or _default_explainer()
     cand = candidate_layers(m, x)
     if candidates is not None:
         for c in candidates:
@@ -428,13 +351,13 @@ def rank_layers(model, # classifier or Learner
             except AttributeError: raise ValueError(f"candidate layer {c!r} is not a module of the model") from None
         cand = pd.DataFrame(dict(layer=list(candidates)))
     if target is None:
-        with torch.no_grad(): t = _class_index(None, m.eval()(x), len(x))
-    else: t = _class_index(target, None, len(x), x.device)
+        with torch.no_grad(): t = predicted_class(m.eval()(x))
+    else: t = class_indices(target, len(x), x.device)
     per, res = {}, []
     for layer in cand.layer:
         with explainer(m, m.get_submodule(layer)) as cam: raw = cam(x, targets=t.tolist())
         raw = torch.as_tensor(raw).detach().float().cpu()
-        up = resize_maps(raw, x.shape[-2:])
+        up = upsample(raw, x.shape[-2:])
         extra = {}
         if callable(criterion): s = np.asarray(criterion(up, x, masks), np.float64)
         elif criterion == 'faithfulness':

@@ -17,6 +17,7 @@ from .augment import SimCLRAugment
 from .simclr import create_simclr_model, simclr_learner
 from .train import FastCPU, _open
 from .recipe import Checkpoint, _fit, atomic_save, choose_precision, data_fingerprint, restore, resume_point, run_key
+from .recipe import batch_line, distributed, is_main, launch_check, process_batch, say, shard_dls, start_group, world
 
 # %% auto #0
 __all__ = ['SSL_RECIPES', 'ssl_config', 'make_encoder', 'make_views', 'pretrain_recipe', 'load_pretrained', 'pretrain_cli']
@@ -60,44 +61,54 @@ def pretrain_recipe(train_src, # a source of training images (labels unused)
                     resume:bool=False, # continue from this run's checkpoint
                     progress:bool=True, # fastprogress bars; without them, one line per epoch
                     cbs=None, # more fastai callbacks for the fit
+                    timeout:float=600, # seconds a process waits for the others (several processes)
                     **overrides, # settings of the recipe
                    ) -> dict:
     "SimCLR-pretrain by a recipe, with per-epoch checkpoints, resume and a cache; returns the run's summary and folder."
     cfg = ssl_config(recipe, **overrides)
+    ws = world()[1]
+    launch_check()                                      # before any data is read
+    pbs = process_batch(cfg['bs'], ws)
+    if ws > 1: cfg = {**cfg, 'world_size': ws}         # its own key; a single process keeps its key
     key = run_key(cfg, data_fingerprint(train_src) + data_fingerprint(valid_src))
     folder = cache_dir('simclr', f"{recipe}-{key}")
     ckpt, meta = folder/'checkpoint.pth', dict(recipe=recipe, key=key, **cfg)
     if (folder/'result.json').exists() and not resume:
-        print(f"cached: a finished SimCLR run of this configuration and data ({folder.name}); not training again")
+        say(f"cached: a finished SimCLR run of this configuration and data ({folder.name}); not training again")
         return {**json.loads((folder/'result.json').read_text()), 'cached': True, 'folder': folder}
+    device = start_group(timeout)
     set_seed(cfg['seed'])
-    dls = pcam_dls(train_src, valid=valid_src, n=cfg.get('n'), bs=cfg['bs'], aug=False, seed=cfg['seed'])
+    dls = shard_dls(pcam_dls(train_src, valid=valid_src, n=cfg.get('n'), bs=pbs, aug=False, seed=cfg['seed'], device=device))
     model = make_encoder(cfg)
-    if not (folder/'init.pth').exists(): atomic_save(model.state_dict(), folder/'init.pth')
-    model.load_state_dict(torch.load(folder/'init.pth', weights_only=True))
+    if is_main():                     # the other processes get process 0's weights from DistributedDataParallel
+        if not (folder/'init.pth').exists(): atomic_save(model.state_dict(), folder/'init.pth')
+        model.load_state_dict(torch.load(folder/'init.pth', weights_only=True))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
-    print(f"precision: {name} ({why})")
+    say(f"precision: {name} ({why})")
     learn = simclr_learner(dls, model, aug=make_views(cfg), temp=cfg['temp'], seed=cfg['seed'],
                            cbs=[FastCPU(bf16=bf16, channels_last=True)])
     start, history = 0, []
     if resume and ckpt.exists():
         start, history, state = resume_point(ckpt, meta)
         restore(learn, state)
-        print(f"resuming after epoch {start} of {cfg['epochs']}")
+        say(f"resuming after epoch {start} of {cfg['epochs']}")
     cb = Checkpoint(ckpt, meta, log=True, start=start); cb.history = list(history)
-    nb = len(dls.train)
-    print(f"SimCLR {recipe}: {len(dls.train_ds)} training patches (labels unused), {cfg['epochs']} epochs x {nb} steps of "
+    nb = len(dls.train)                                # steps per epoch (of each process, when there are several)
+    if ws > 1: say(batch_line(cfg['bs'], cfg['lr'], ws))
+    say(f"SimCLR {recipe}: {len(dls.train_ds)} training patches (labels unused), {cfg['epochs']} epochs x {nb} steps of "
           f"{cfg['bs']} images ({cfg['epochs']*nb*cfg['bs']:,} images, {cfg['view_px']} px views), temp {cfg['temp']}, "
           f"lr {cfg['lr']}, {torch.get_num_threads()} threads; chance log(2B-1) = {np.log(2*cfg['bs']-1):.3f}", flush=True)
     t0 = time.perf_counter()
-    if start < cfg['epochs']: _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
-    old = list(np.load(folder/'losses.npy')) if (resume and (folder/'losses.npy').exists()) else []
-    losses = np.array(old + [float(l) for l in learn.recorder.losses]); np.save(folder/'losses.npy', losses)
-    torch.save(learn.model.state_dict(), folder/'simclr.pth')
-    res = dict(cfg=cfg, key=key, history=cb.history, steps=cfg['epochs']*nb, images=cfg['epochs']*nb*cfg['bs'],
+    if start < cfg['epochs']:
+        with distributed(learn, timeout): _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
+    res = dict(world_size=ws, cfg=cfg, key=key, history=cb.history, steps=cfg['epochs']*nb, images=cfg['epochs']*nb*cfg['bs'],
                fit_s=round(time.perf_counter() - t0, 1), precision_used=name, chance=float(np.log(2*cfg['bs'] - 1)),
                stats=[list(map(float, s)) for s in dls.stats], **provenance())
-    (folder/'result.json').write_text(json.dumps(res, indent=1))
+    if is_main():
+        old = list(np.load(folder/'losses.npy')) if (resume and (folder/'losses.npy').exists()) else []
+        np.save(folder/'losses.npy', np.array(old + [float(l) for l in learn.recorder.losses]))
+        torch.save(learn.model.state_dict(), folder/'simclr.pth')
+        (folder/'result.json').write_text(json.dumps(res, indent=1))
     return {**res, 'cached': False, 'folder': folder}
 
 # %% ../nbs/47_pretrain.ipynb #8c172ae5
@@ -122,9 +133,11 @@ def pretrain_cli(data:str=None, # data set: ImageFolder root with train/valid, H
                  n:int=None, # pretrain on a seeded subset of this many training patches
                  resume:bool=False, # continue an interrupted run of the same settings
                  progress:bool=True, # fastprogress bars (--no-progress: one line per epoch)
+                 timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
                 ) -> dict:
     "SimCLR-pretrain an encoder by a recipe; prints where the encoder, its initialisation and the losses are saved."
     from sslxai.data import SynthSource
+    launch_check()                                      # before any data is read
     src = _open(data)
     splits = getattr(src, 'splits', None) or {}
     if 'train' in splits and ('valid' in splits or 'val' in splits):
@@ -132,8 +145,8 @@ def pretrain_cli(data:str=None, # data set: ImageFolder root with train/valid, H
         tr, va = open_source(data, split='train'), open_source(data, split='valid' if 'valid' in splits else 'val')
     elif isinstance(src, SynthSource): tr, va = src, SynthSource(256, seed=1)
     else: raise ValueError(f"{data}: pretraining needs a train and a valid split (an ImageFolder root with train/ and valid/)")
-    res = pretrain_recipe(tr, va, recipe, resume=resume, progress=progress, epochs=epochs, bs=bs, lr=lr, temp=temp, n=n)
+    res = pretrain_recipe(tr, va, recipe, resume=resume, progress=progress, timeout=timeout, epochs=epochs, bs=bs, lr=lr, temp=temp, n=n)
     h = res['history'][-1]
-    print(f"SimCLR: train loss {h['train_loss']:.3f}, valid loss {h['valid_loss']:.3f} (chance {res['chance']:.3f}); "
+    say(f"SimCLR: train loss {h['train_loss']:.3f}, valid loss {h['valid_loss']:.3f} (chance {res['chance']:.3f}); "
           f"saved in the cache folder {Path(res['folder']).name} (simclr.pth, init.pth, losses.npy, result.json)")
     return res

@@ -4,6 +4,7 @@
 
 # %% ../nbs/50_probe.ipynb #d867b7c4
 from __future__ import annotations
+import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
 import copy, random, time
 import numpy as np
 import pandas as pd
@@ -18,20 +19,18 @@ from sklearn.metrics import roc_auc_score, silhouette_score
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
+from fastai.callback.hook import Hook
 from .core import set_seed
+from .train import to_input
+from .gradcam import _model
 
 # %% auto #0
-__all__ = ['pool_features', 'embed', 'fit_probe', 'linear_probe', 'probe_head', 'knn_accuracy', 'knn_purity', 'purity_chance',
-           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'label_efficiency', 'paired_gain',
-           'reset_parameters', 'recalibrate_bn', 'PooledClassifier', 'recalibrated', 'finetune_vs_scratch']
+__all__ = ['pool_features', 'Embedder', 'embed', 'fit_probe', 'linear_probe', 'probe_head', 'prototype_head', 'knn_accuracy',
+           'knn_purity', 'purity_chance', 'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders',
+           'label_efficiency', 'paired_gain', 'reset_parameters', 'recalibrate_bn', 'PooledClassifier', 'recalibrated',
+           'finetune_vs_scratch']
 
 # %% ../nbs/50_probe.ipynb #c869d438
-def _as_module(model):
-    "The `nn.Module` inside `model` (a fastai `Learner` holds it as `.model`)."
-    if isinstance(model, nn.Module): return model
-    if isinstance(getattr(model, 'model', None), nn.Module): return model.model
-    raise TypeError(f"embed: expected an nn.Module, a SimCLR model or a fastai Learner, got {type(model).__name__}")
-
 def pool_features(out:torch.Tensor, # encoder output: [B,D] features or [B,C,H,W] feature maps
                   region:str='all', # 'all': global average pooling; 'centre': the middle third of the map (PCam's label region)
                  ) -> torch.Tensor:
@@ -45,20 +44,38 @@ def pool_features(out:torch.Tensor, # encoder output: [B,D] features or [B,C,H,W
     if out.ndim == 2: return out
     raise ValueError(f"encoder output has shape {tuple(out.shape)}: expected [B,D] or [B,C,H,W]")
 
-def _norm_images(x, stats):
-    "uint8 NHWC (numpy or tensor) -> float NCHW normalised with `stats`; float NCHW tensors pass through."
+def _as_batch(x, stats):
+    "uint8 NHWC images -> the model's input (`to_input`); float NCHW tensors pass through."
     x = torch.as_tensor(x)
-    if x.dtype != torch.uint8: return x.float()
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(f"images have shape {tuple(x.shape)}: expected uint8 [N,H,W,3] or a float [N,3,H,W] tensor")
-    x = x.permute(0, 3, 1, 2).float()/255
-    mean, std = (torch.as_tensor(s, dtype=torch.float32).view(1, -1, 1, 1) for s in stats)
-    return (x - mean)/std
+    return to_input(x, stats) if x.dtype == torch.uint8 else x.float()
 
 def _image_stats(x):
     "Per-channel mean and std (in [0,1] units) of uint8 NHWC images."
     x = torch.as_tensor(x).float()/255
     return x.mean((0, 1, 2)).tolist(), x.std((0, 1, 2)).tolist()
+
+# %% ../nbs/50_probe.ipynb #50959545
+class Embedder(nn.Module):
+    "A model's representation as a module, x -> [B,D]: a SimCLR model's `embed`, a classifier's input to its last `nn.Linear`, else the output average-pooled."
+    def __init__(self, model, # an encoder, a SimCLR model (`.embed`), a classifier, or a fastai Learner holding one
+                 region:str='all', # 'all', or 'centre': pool only the centre cells of the encoder's feature maps (PCam's label region)
+                ):
+        super().__init__()
+        if region not in ('all', 'centre'): raise ValueError(f"region must be 'all' or 'centre', got {region!r}")
+        self.net, self.region = _model(model), region   # not `.model`: explainers unwrap fastai Learners by that attribute
+        lins = [n for n, m in self.net.named_modules() if isinstance(m, nn.Linear)]   # names: the module is not registered twice
+        if region == 'all' and callable(getattr(self.net, 'embed', None)): self.how = 'embed'
+        elif region != 'all' and isinstance(getattr(self.net, 'encoder', None), nn.Module): self.how = 'encoder'
+        elif region == 'all' and lins: self.how, self.head = 'linear', lins[-1]
+        elif not lins: self.how = 'output'
+        else: raise ValueError(f"region={region!r} needs the feature maps: pass the encoder of this {type(self.net).__name__}, not the classifier")
+
+    def forward(self, x:torch.Tensor) -> torch.Tensor:
+        if self.how == 'embed': return pool_features(self.net.embed(x))
+        if self.how == 'linear':
+            with Hook(self.net.get_submodule(self.head), lambda m, i, o: i[0], detach=False) as h: self.net(x)
+            return h.stored.flatten(1)
+        return pool_features((self.net.encoder if self.how == 'encoder' else self.net)(x), self.region)
 
 # %% ../nbs/50_probe.ipynb #a0ab5675
 def _batches(data, bs, stats, n, seed):
@@ -73,7 +90,7 @@ def _batches(data, bs, stats, n, seed):
         if n is not None and n < len(x): idx = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
         x, y = x[idx], np.asarray(y)[idx]
         if torch.as_tensor(x[:1]).dtype == torch.uint8 and stats is None: stats = _image_stats(x[:1024])
-        for i in range(0, len(x), bs): yield _norm_images(x[i:i+bs], stats), y[i:i+bs]
+        for i in range(0, len(x), bs): yield _as_batch(x[i:i+bs], stats), y[i:i+bs]
     elif hasattr(type(data), '__getitem__') and hasattr(type(data), '__len__'):
         N = len(data)
         idx = np.arange(N)
@@ -85,7 +102,7 @@ def _batches(data, bs, stats, n, seed):
         if stats is None: stats = _image_stats(get(idx[:512])[0])
         for i in range(0, len(idx), bs):
             x, y = get(idx[i:i+bs])
-            yield _norm_images(x, stats), y
+            yield _as_batch(x, stats), y
     else:  # an iterable of batches: a fastai/torch DataLoader
         if n is not None: raise ValueError("embed: `n` subsets sources and arrays; for a DataLoader, build it with `n`")
         if hasattr(data, 'new') and getattr(data, 'shuffle', False): data = data.new(shuffle=False, drop_last=False)
@@ -94,7 +111,7 @@ def _batches(data, bs, stats, n, seed):
             yield b[0], torch.as_tensor(b[1]).cpu().numpy()
 
 # %% ../nbs/50_probe.ipynb #c4c4c98d
-def embed(model, # an encoder (`nn.Module`; 4-D outputs are average-pooled), a SimCLR model (its `embed`) or a Learner
+def embed(model, # anything `Embedder` takes: an encoder, a SimCLR model, a classifier, or a Learner
           data, # a source (`len`, `src[i] -> (uint8 HWC, label)`), an (images, labels) pair, or a DataLoader of (x, y)
           bs:int=256, # batch size for sources and arrays
           stats=None, # (mean, std) per channel in [0,1] units for uint8 images; None: those of the images themselves
@@ -104,9 +121,8 @@ def embed(model, # an encoder (`nn.Module`; 4-D outputs are average-pooled), a S
           region:str='all', # pool the whole feature map, or only its 'centre' cells (PCam's label region)
          ) -> tuple: # (features float32 [N,D] numpy array, labels int64 [N] numpy array)
     "Frozen embeddings of `data` under `model`, in eval mode and without gradients, with their labels."
-    m = _as_module(model)
-    fn = m.embed if callable(getattr(m, 'embed', None)) else m
-    if region != 'all': fn = m.encoder if isinstance(getattr(m, 'encoder', None), nn.Module) else m   # maps, not pooled features
+    m = _model(model)
+    fn = Embedder(m, region)
     p = next(m.parameters(), None)
     device = torch.device(device) if device is not None else (p.device if p is not None else torch.device('cpu'))
     was_training = m.training
@@ -115,7 +131,7 @@ def embed(model, # an encoder (`nn.Module`; 4-D outputs are average-pooled), a S
     try:
         with torch.no_grad():
             for xb, yb in _batches(data, bs, stats, n, seed):
-                feats.append(pool_features(fn(xb.to(device)), region).float().cpu().numpy())
+                feats.append(fn(xb.to(device)).float().cpu().numpy())
                 ys.append(np.asarray(yb, dtype=np.int64).reshape(-1))
     finally: m.train(was_training)
     if not feats: raise ValueError("embed: the data is empty")
@@ -165,6 +181,21 @@ def probe_head(clf, # a pipeline from `fit_probe`
     b = lr.intercept_ - W @ sc.mean_
     lin = nn.Linear(W.shape[1], W.shape[0])
     with torch.no_grad(): lin.weight.copy_(torch.as_tensor(W)); lin.bias.copy_(torch.as_tensor(b))
+    return lin
+
+# %% ../nbs/50_probe.ipynb #d1d9fe32
+def prototype_head(feats, # training embeddings [N,D]
+                   y, # their labels (0/1)
+                  ) -> nn.Linear:
+    "A 2-class `nn.Linear`: class-1 logit = <z - mean, prototype_1 - mean>/(2s), class 0 its negative (s: its std on `feats`)."
+    X, y = _check_xy(feats, y, 'prototype_head')
+    if set(np.unique(y)) != {0, 1}: raise ValueError(f"prototype_head needs labels 0 and 1, got {sorted(set(np.unique(y)))}")
+    mu = X.mean(0); p = X[y == 1].mean(0) - mu
+    s = float(((X - mu) @ p).std()) or 1.
+    w = torch.as_tensor(p/(2*s), dtype=torch.float32); b = -float(mu @ p)/(2*s)
+    lin = nn.Linear(X.shape[1], 2)
+    with torch.no_grad(): lin.weight.copy_(torch.stack([-w, w])); lin.bias.copy_(torch.tensor([-b, b]))
+    lin.mean, lin.prototype = torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(X[y == 1].mean(0), dtype=torch.float32)
     return lin
 
 # %% ../nbs/50_probe.ipynb #b3ec07db
@@ -348,7 +379,7 @@ class PooledClassifier(nn.Module):
 
 def _encoder_of(model):
     "The encoder to fine-tune: `.encoder` of a SimCLR model, `.model` of a Learner, else the module."
-    m = _as_module(model)
+    m = _model(model)
     return m.encoder if isinstance(getattr(m, 'encoder', None), nn.Module) else m
 
 # %% ../nbs/50_probe.ipynb #4b4d757d
@@ -360,7 +391,7 @@ def recalibrated(model, # an encoder, a SimCLR model or a Learner (not modified)
                  seed:int=0, # seed of the subset
                 ) -> nn.Module:
     "A copy of `model` with every BatchNorm's running statistics re-estimated exactly on `n` clean images."
-    m = copy.deepcopy(_as_module(model))
+    m = copy.deepcopy(_model(model))
     dev = next(m.parameters()).device
     batches = (xb.to(dev) for xb, _ in _batches(data, bs, stats, n, seed))
     return recalibrate_bn(m, batches).eval()

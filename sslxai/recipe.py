@@ -5,24 +5,29 @@
 # %% ../nbs/21_recipe.ipynb #2e9a7841
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
-import contextlib, hashlib, json, os, shutil, sys, time
+import contextlib, datetime, hashlib, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
+import torch.distributed as dist
 from fastcore.basics import store_attr
 from fastcore.script import call_parse
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *  # noqa: F401,F403  (fit_one_cycle)
 from fastai.vision.core import TensorImage
 from fastai.data.transforms import ItemTransform
+from fastai.data.core import TfmdDL
+try: from fastai.distributed import DistributedDL     # fastai.distributed needs Hugging Face Accelerate
+except (ImportError, NameError): DistributedDL = TfmdDL    # without it there are no multi-process runs (`start_group` says so)
 from .core import native_bf16, cache_dir, provenance, set_seed
 from .data import PathoAug, CENTRE, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open
 
 # %% auto #0
-__all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'atomic_save',
-           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError',
-           'resume_point', 'restore', 'train_recipe', 'finish', 'train_cli']
+__all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'world', 'is_main', 'say',
+           'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint', 'Checkpoint',
+           'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore', 'PeerLost',
+           'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -81,12 +86,46 @@ class CentreSwap(ItemTransform):
         out = torch.where(swap[:, None, None, None] & border, x[donor], x)
         return type(x)(out) if isinstance(x, TensorImage) else out, y
 
+# %% ../nbs/21_recipe.ipynb #20690799
+def world() -> tuple: # (rank, number of processes)
+    "This process's rank and the number of processes, as the launcher (`torchrun`, `accelerate launch`) set them; (0, 1) alone."
+    return int(os.environ.get('RANK') or 0), max(1, int(os.environ.get('WORLD_SIZE') or 1))
+
+def is_main() -> bool:
+    "Whether this is process 0, the one that prints and writes files."
+    return world()[0] == 0
+
+def say(*args, **kwargs):
+    "`print` in process 0 only."
+    if is_main(): print(*args, **kwargs)
+
+def process_seed(seed:int, # the run's seed
+                 rank:int, # a process's rank
+                ) -> int:
+    "The seed of process `rank`'s augmentations: `seed` in process 0 (a single process is unchanged), a distinct one elsewhere."
+    return int(seed) if rank == 0 else int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0])
+
+def process_batch(bs:int, # the global batch
+                  world_size:int, # the number of processes
+                 ) -> int:
+    "Each process's share of the global batch `bs`; a batch that does not divide evenly is refused."
+    if bs % world_size:
+        raise ValueError(f"bs={bs} does not divide by the {world_size} processes: --bs is the global batch, split evenly "
+                         f"among them; use a multiple of {world_size}, e.g. {world_size*max(1, bs//world_size)}")
+    return bs // world_size
+
+def batch_line(bs:int, lr:float, world_size:int) -> str:
+    "The line a multi-process run prints about its effective batch and learning rate."
+    return (f"processes: {world_size} ({'NCCL' if torch.cuda.is_available() else 'gloo, CPU'}); effective batch {bs} = "
+            f"{world_size} x {bs//world_size} per process; lr {lr} for that batch (--bs is the global batch and the "
+            f"learning rate belongs to it, so neither changes with the number of processes)")
+
 # %% ../nbs/21_recipe.ipynb #d4b07bcb
 def atomic_save(obj, # what `torch.save` writes
                 path, # the file; replaced only once the new one is complete
                ):
     "torch.save to a temporary file beside `path`, then rename it: an interrupted or failed write leaves `path` as it was."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
+    path = Path(path); tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')   # one per process: runs may share a cache
     try: torch.save(obj, tmp); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -100,7 +139,7 @@ def load_checkpoint(path) -> dict:
 
 # %% ../nbs/21_recipe.ipynb #1747a54a
 class Checkpoint(Callback):
-    "Save model, optimiser, epoch and history after every epoch (atomically); print one line per epoch."
+    "Save model, optimiser, epoch and history after every epoch (atomically); print one line per epoch. Process 0 only writes and prints."
     order = 70   # after the Recorder has the epoch's metrics
     def __init__(self, path, # the checkpoint file
                  meta:dict, # the run's configuration: `--resume` checks it
@@ -113,7 +152,9 @@ class Checkpoint(Callback):
         vals = [float(v) for v in self.recorder.log[1:-1]] if self.recorder.log else []
         self.history.append(dict(epoch=self.epoch, **dict(zip(self.recorder.metric_names[1:-1], vals)),
                                  seconds=round(time.perf_counter() - self.t0, 1)))
-        st = {'model': self.learn.model.state_dict(), 'opt': self.learn.opt.state_dict()}
+        if not is_main(): return
+        model = getattr(self.learn.model, 'module', self.learn.model)          # the model inside DistributedDataParallel
+        st = {'model': model.state_dict(), 'opt': self.learn.opt.state_dict()}
         atomic_save(dict(meta=self.meta, epoch=self.epoch, history=self.history, state=st), self.path)
         if self.log:
             h = self.history[-1]
@@ -183,10 +224,78 @@ def restore(learn, state:dict):
     "Load a checkpoint's model and optimiser state into `learn`."
     learn.create_opt(); learn.model.load_state_dict(state['model']); learn.opt.load_state_dict(state['opt'])
 
+# %% ../nbs/21_recipe.ipynb #5b23eae5
+class PeerLost(ConnectionError):
+    "Another process of a multi-process run stopped, or did not answer within the group's timeout."
+
+def launch_check():
+    "Refuse `accelerate launch --cpu --num_processes N` (N > 1) run without MPI: it starts one process, not N."
+    mpi = any(os.environ.get(k) for k in ('PMI_SIZE', 'OMPI_COMM_WORLD_SIZE', 'MV2_COMM_WORLD_SIZE'))
+    if os.environ.get('ACCELERATE_USE_CPU', '').lower() in ('true', '1') and os.environ.get('MASTER_ADDR') \
+       and not os.environ.get('WORLD_SIZE') and not mpi:
+        raise ValueError("accelerate launch --cpu started one process, not --num_processes: Accelerate starts several CPU "
+                         "processes only through MPI (--mpirun_hostfile). On one machine use `torchrun --nproc_per_node N "
+                         "-m sslxai.cli ...` or `accelerate launch --multi_gpu --num_processes N -m sslxai.cli ...` (gloo on a CPU)")
+
+def start_group(timeout:float=600, # seconds any collective waits for the other processes
+               ):
+    "Start the process group through Accelerate (gloo on a CPU, NCCL on GPUs); returns this process's device, or None alone."
+    launch_check()
+    if world()[1] < 2: return None
+    try: from accelerate import PartialState
+    except ImportError: raise ImportError("several processes need Hugging Face Accelerate: pip install accelerate") from None
+    st = PartialState(cpu=not torch.cuda.is_available(), timeout=datetime.timedelta(seconds=timeout))
+    return st.device
+
+class ShardDL(DistributedDL):
+    "fastai's `DistributedDL` (each process reads its own shard) whose index broadcast also runs in a CPU `gloo` group."
+    def _broadcast(self, t, rank):
+        dev = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+        t = torch.tensor(t, dtype=torch.long, device=dev); dist.broadcast(t, rank)
+        return t.cpu().tolist()
+
+def shard_dls(dls):
+    "Give each process its shard of `dls` (in place); refuses a data set smaller than the number of processes."
+    ws = world()[1]
+    if ws < 2: return dls
+    for what, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)):
+        if len(ds) < ws: raise ValueError(f"the {what} set holds {len(ds)} item(s), fewer than the {ws} processes: "
+                                          f"every process needs a shard of its own")
+    dls.loaders = [dl if isinstance(dl, ShardDL) else ShardDL(dl, device=dl.device) for dl in dls.loaders]
+    return dls
+
+# %% ../nbs/21_recipe.ipynb #687ad182
+@contextlib.contextmanager
+def distributed(learn, # a Learner whose `dls` went through `shard_dls`
+                timeout:float=600, # the group's timeout, for the message
+               ):
+    "`learn.distrib_ctx` in a multi-process run (gloo and per-process BatchNorm on a CPU, SyncBatchNorm on GPUs); nothing alone."
+    rank, ws = world()
+    if ws < 2: yield learn; return
+    cpu = not torch.cuda.is_available()
+    try:
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): yield learn
+    except (dist.DistError, RuntimeError) as e:
+        if not isinstance(e, dist.DistError) and 'gloo' not in str(e).lower() and 'nccl' not in str(e).lower(): raise
+        lines = [l.strip() for l in str(e).splitlines() if l.strip() and not l.startswith('Exception occured in')]
+        msg = lines[0][:200] if lines else type(e).__name__           # the backend's words, not fastai's wrapper line
+        raise PeerLost(f"process {rank} of {ws}: another process stopped, or did not answer within {timeout:g} s ({msg}); "
+                       f"the last finished epoch is in the checkpoint: launch the same command again with --resume") from None
+
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
 def _augs(cfg):
-    "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`) or `PathoAug`."
+    "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`); else `pcam_dls`'s default for the source."
+    if not (cfg.get('swap') or cfg.get('crop')): return True     # H&E: `PathoAug`; grayscale X-rays: brightness and contrast only
     return ([CentreSwap(cfg['swap'])] if cfg.get('swap') else []) + [LabelCrop(cfg['crop']) if cfg.get('crop') else PathoAug()]
+
+def _describe(cfg, dls):
+    "The lines a run prints about its data, model and budget (in process 0)."
+    crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
+           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '')
+    if cfg.get('world_size', 1) > 1: say(batch_line(cfg['bs'], cfg['lr'], cfg['world_size']))
+    say(f"data: train {len(dls.train_ds)}, valid {len(dls.valid_ds)}; {cfg['arch']}, {cfg['epochs']} epochs "
+        f"({cfg['epochs']*len(dls.train)*cfg['bs']:,} training images{crop}), lr {cfg['lr']}, wd {cfg['wd']}, bs {cfg['bs']}, "
+        f"{torch.get_num_threads()} threads", flush=True)
 
 def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
                  recipe:str='course', # a name in `RECIPES`: the defaults of every setting
@@ -195,41 +304,45 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
                  progress:bool=True, # fastprogress bars; without them, one line per epoch
                  use_cache:bool=True, # reuse a finished model of the same configuration and data
                  cbs=None, # more fastai callbacks for the fit
+                 timeout:float=600, # seconds a process waits for the others (several processes)
                  **overrides, # any of `SETTINGS`
                 ) -> dict:
     "Train a PCam classifier by a recipe, with per-epoch checkpoints, resume and a model cache; returns the run."
     cfg = recipe_config(recipe, **overrides)
+    rank, ws = world()
+    launch_check()                                      # before any data is read
+    pbs = process_batch(cfg['bs'], ws)
+    if ws > 1: cfg = {**cfg, 'world_size': ws}         # its own key and checkpoint; a single process keeps its key
     src = _open(data, seed=cfg['seed']) if not hasattr(data, 'get_batch') else data
     key = run_key(cfg, data_fingerprint(src))
     folder = _folder(cfg, key, recipe)
     ckpt, meta = Path(ckpt) if ckpt else folder/'checkpoint.pth', dict(recipe=recipe, key=key, **cfg)
     if use_cache and not resume and (folder/'result.json').exists():
-        print(f"cached: a finished model of this configuration and data ({folder.name}); not training again")
+        say(f"cached: a finished model of this configuration and data ({folder.name}); not training again")
         return {**json.loads((folder/'result.json').read_text()), 'cached': True, 'cfg': cfg, 'key': key, 'folder': folder, 'final': folder/'model.pth'}
     start, history = 0, []
     if resume:
         if not ckpt.exists(): raise FileNotFoundError(f"resume: no checkpoint of this run at {ckpt}")
         start, history, state = resume_point(ckpt, meta)
+    device = start_group(timeout)
     set_seed(cfg['seed'])
-    dls = pcam_dls(src, bs=cfg['bs'], seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
-                   aug=_augs(cfg))
+    dls = shard_dls(pcam_dls(src, bs=pbs, seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
+                             aug=_augs(cfg), device=device))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
-    print(f"precision: {name} ({why})")
+    say(f"precision: {name} ({why})")
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])
+    if ws > 1: set_seed(process_seed(cfg['seed'], rank))   # after the initialisation: each process augments its own way
     if resume:
         restore(learn, state)
-        print(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
+        say(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
     cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start); cb.history = list(history)
-    crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
-           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '')
-    print(f"data: train {len(dls.train_ds)}, valid {len(dls.valid_ds)}; {cfg['arch']}, {cfg['epochs']} epochs "
-          f"({cfg['epochs']*len(dls.train)*cfg['bs']:,} training images{crop}), lr {cfg['lr']}, wd {cfg['wd']}, bs {cfg['bs']}, "
-          f"{torch.get_num_threads()} threads", flush=True)
+    _describe(cfg, dls)
     t0 = time.perf_counter()
     try:
-        if start < cfg['epochs']: _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
+        if start < cfg['epochs']:
+            with distributed(learn, timeout): _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(cb.history)} of {cfg['epochs']} epochs are saved in {ckpt}; "
+        if is_main(): print(f"\ninterrupted: {len(cb.history)} of {cfg['epochs']} epochs are saved in {ckpt}; "
               f"continue with the same command and --resume", file=sys.stderr)
         raise
     return dict(cached=False, cfg=cfg, key=key, history=cb.history, learn=learn, dls=dls, src=src, ckpt=ckpt,
@@ -239,18 +352,19 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
 def finish(run:dict, # from `train_recipe`
            out=None, # also write the model file here
           ) -> dict:
-    "Save a run's model (cache, and `out`) with its configuration, history and provenance; returns the summary."
+    "Save a run's model (cache, and `out`) with its configuration, history and provenance; returns the summary. Process 0 writes."
     if run.get('cached'):
-        if out: shutil.copyfile(run['final'], out)
+        if out and is_main(): shutil.copyfile(run['final'], out)
         return {k: v for k, v in run.items() if k not in ('folder', 'final', 'cfg')}
     learn, cfg, last = run['learn'], run['cfg'], run['history'][-1]
     res = dict(recipe=cfg, key=run['key'], history=run['history'], precision_used=run['precision_used'], fit_s=run['fit_s'],
                valid_accuracy=last.get('accuracy'), valid_auc=last.get('roc_auc_score'),
-               n_train=len(run['dls'].train_ds), n_valid=len(run['dls'].valid_ds), **provenance())
-    meta = {k: v for k, v in res.items() if k not in ('history', 'recipe')}
-    save_model(learn, run['final'], **meta, **cfg)
+               n_train=len(run['dls'].train_ds), n_valid=len(run['dls'].valid_ds), world_size=world()[1], **provenance())
+    if not is_main(): return res
+    meta = {**cfg, **{k: v for k, v in res.items() if k not in ('history', 'recipe')}}
+    save_model(learn, run['final'], **meta)
     (run['folder']/'result.json').write_text(json.dumps(res, indent=1))
-    if out: save_model(learn, out, **meta, **cfg)
+    if out: save_model(learn, out, **meta)
     return res
 
 # %% ../nbs/21_recipe.ipynb #7378682c
@@ -272,11 +386,13 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               seed:int=None, # seed of subsets, split and initialisation (default 0)
               resume:bool=False, # continue an interrupted run of the same settings from its checkpoint
               progress:bool=True, # fastprogress bars (--no-progress: one line per epoch)
+              timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
     over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap,
                 pretrained=pretrained or None, precision=None if precision == 'auto' else precision)
-    run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None, **over)
+    run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None,
+                       timeout=timeout, **over)
     res = finish(run, out)
-    print(f"validation accuracy {res['valid_accuracy']:.4f}  AUC {res['valid_auc']:.4f}  ({res['n_valid']} patches); saved {out}")
+    say(f"validation accuracy {res['valid_accuracy']:.4f}  AUC {res['valid_auc']:.4f}  ({res['n_valid']} patches); saved {out}")
     return res

@@ -10,10 +10,11 @@ from typing import NamedTuple, Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
+from .gradcam import SimilarityTarget, as_embedding, normalize, _centre
 
 # %% auto #0
-__all__ = ['MaskStream', 'relax_masks', 'RelaxStats', 'u_relax', 'RelaxResult', 'cosine_sim', 'relax', 'relax_reference',
-           'RegionEncoder', 'show_relax']
+__all__ = ['MaskStream', 'relax_masks', 'RelaxStats', 'u_relax', 'RelaxResult', 'relax', 'relax_reference', 'RegionEncoder',
+           'show_relax']
 
 # %% ../nbs/60_relax.ipynb #390b9b3b
 def _pair(v, name):
@@ -147,16 +148,13 @@ class RelaxResult(NamedTuple):
     u_relax: Tensor      # importance where uncertainty <= its q-quantile, else 0
     n_masks: int
 
-def cosine_sim(h_ref:Tensor, h:Tensor) -> Tensor:
-    "Cosine similarity of matching rows, [K, D], [K, D] -> [K] (RELAX's choice)."
-    return F.cosine_similarity(h_ref, h, dim=-1)
+def _similarity(sim) -> Callable:
+    "`sim` as a function (h_ref [K,D], h [K,D]) -> [K]: a `SimilarityTarget` measure ('cosine', 'dot') or a callable as it is."
+    if callable(sim): return sim
+    SimilarityTarget(torch.zeros(1), measure=sim)            # an unknown measure fails here, before any work
+    return lambda h_ref, h: SimilarityTarget(h_ref, measure=sim)(h)
 
-def _embed(encoder, x):
-    h = encoder(x)
-    if not isinstance(h, Tensor) or h.ndim < 2 or h.shape[0] != x.shape[0]:
-        raise ValueError(f"the encoder returned {type(h).__name__} {tuple(getattr(h, 'shape', ()))} for a batch of "
-                         f"{x.shape[0]}: expected a tensor [N, D] (or [N, ...], which is flattened)")
-    return h.flatten(1).float()
+def _embed(encoder, x): return as_embedding(encoder(x), len(x))
 
 class _evaluating:
     "Put the module behind `encoder` (a Module or a bound method of one) in eval mode; restore its modes after."
@@ -176,13 +174,11 @@ def _embedder(encoder, amp:bool, channels_last:bool, device_type:str):
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp): return _embed(encoder, t)
     return f
 
-def _centred(f, centre, device):
+def _centred(f, centre):
     "`f` followed by subtracting the mean embedding `centre` [D] from every representation."
-    c = torch.as_tensor(centre).detach().to(device, torch.float32).reshape(-1)
     def g(t):
         h = f(t)
-        if h.shape[1] != len(c): raise ValueError(f"centre has {len(c)} values for representations of dimension {h.shape[1]}: pass a mean embedding [D]")
-        return h - c
+        return h - _centre(centre, h, 'relax')
     return g
 
 def _check_x(x):
@@ -199,7 +195,7 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
           grid:int|tuple=6, # cells of the mask grid: 6 (16 px cells) for 96 px patches, see the study below
           p_keep:float=0.5, # probability of keeping a cell
           seed:int=0, # seed of the masks (the same seed gives the same masks on a given device)
-          sim:Callable=cosine_sim, # similarity of matching rows of two [K, D] tensors -> [K]
+          sim:str|Callable='cosine', # a `SimilarityTarget` measure ('cosine', 'dot'), or a callable (h_ref [K,D], h [K,D]) -> [K]
           fill:float=0., # value of masked-out input (0: the mean colour of normalised input)
           q:float=0.5, # U-RELAX keeps pixels with uncertainty at or below this per-image quantile
           masks:Iterable[Tensor]=None, # batches of masks [B,H,W] to use instead of drawing them (e.g. to compare)
@@ -208,10 +204,10 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
           centre:Tensor=None, # a mean embedding [D] subtracted from every representation before `sim` (None: none)
          ) -> RelaxResult:
     "RELAX importance, uncertainty and U-RELAX maps for each image of `x`, streamed over batches of masks."
-    _check_x(x)
+    _check_x(x); sim = _similarity(sim)
     N, C, H, W = x.shape
     f = _embedder(encoder, amp, channels_last, x.device.type)
-    if centre is not None: f = _centred(f, centre, x.device)
+    if centre is not None: f = _centred(f, centre)
     with _evaluating(encoder):
         h0 = f(x)
         if masks is None: masks = relax_masks(n_masks, (H, W), grid, p_keep, seed, x.device, mask_bs)
@@ -234,10 +230,10 @@ def relax(encoder:Callable, # x [N,C,H,W] -> representation [N,D]: a SimCLR `mod
 def relax_reference(encoder:Callable, # x -> [N, D]
                     x:Tensor, # [N, C, H, W]
                     masks:Iterable[Tensor], # batches of masks [B, H, W]
-                    sim:Callable=cosine_sim, fill:float=0.,
+                    sim:str|Callable='cosine', fill:float=0.,
                    ) -> tuple[Tensor, Tensor]:
     "Importance and uncertainty [N,H,W], one mask at a time (per-mask encoder call and Welford update)."
-    _check_x(x)
+    _check_x(x); sim = _similarity(sim)
     N, C, H, W = x.shape
     with _evaluating(encoder):
         h0 = _embed(encoder, x)
@@ -287,12 +283,8 @@ def show_relax(res:RelaxResult, # the output of `relax`
             if maps is not None:
                 mi = maps[i].detach().float().cpu()
                 if name == 'U-RELAX':   # the importance's colours, shown only where it is kept
-                    imp = res.importance[i].detach().float().cpu()
-                    lo, hi = imp.min(), imp.max()
-                    u = np.ma.masked_where((mi == 0).numpy(), ((imp - lo)/(hi - lo + 1e-12)).numpy())
-                else:
-                    lo, hi = mi.min(), mi.max()
-                    u = ((mi - lo)/(hi - lo + 1e-12)).numpy()
+                    u = np.ma.masked_where((mi == 0).numpy(), normalize(res.importance[i].detach().cpu()).numpy())
+                else: u = normalize(mi).numpy()
                 a.imshow(u, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
             if i == 0: a.set_title(name, fontsize=9)
         if titles: axs[i, 0].set_ylabel(titles[i], fontsize=8)

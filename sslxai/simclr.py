@@ -19,11 +19,12 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner
-from fastai.torch_core import to_float
 from fastai.vision.learner import create_body, _update_first_layer
 from .core import tiny_densenet
 from .augment import SimCLRAugment
-from .losses import nt_xent, nt_xent_dist, dist_ready
+from .losses import nt_xent, nt_xent_dist
+from .recipe import process_seed, world
+from .train import FastCPU
 
 # %% auto #0
 __all__ = ['encoder_body', 'projection_head', 'SimCLRModel', 'create_simclr_model', 'transfer_encoder', 'SimCLRLoss', 'SimCLR',
@@ -157,8 +158,8 @@ class SimCLR(Callback):
     name = 'simclr'                       # the learner's attribute: `learn.simclr`
     def __init__(self, aug:SimCLRAugment|None=None, # the two-view augmentation (default: `SimCLRAugment()`)
                  temp:float=0.1, # NT-Xent temperature
-                 seed:int|None=None, # seed of the training views (None: the global torch RNG)
-                 valid_seed:int=0, # seed of the validation views, the same at every validation
+                 seed:int|None=None, # seed of the training views (None: the global torch RNG); each process of a run derives its own
+                 valid_seed:int=0, # seed of the validation views, the same at every validation (per process likewise)
                  stats=None, # (mean, std) of normalised batches (None: found on the DataLoaders, see above)
                  gather:bool=True, # gather projections across processes under torch.distributed
                 ):
@@ -188,10 +189,13 @@ class SimCLR(Callback):
     def before_fit(self):
         self._setup()
         self._check_accumulation()
-        self._train_gen = None if self.seed is None else torch.Generator().manual_seed(self.seed)
+        self._train_gen = None if self.seed is None else self.generator(self.seed)
     def before_validate(self):
         self._setup()
-        self._valid_gen = torch.Generator().manual_seed(self.valid_seed)
+        self._valid_gen = self.generator(self.valid_seed)
+    def generator(self, seed:int):
+        "A CPU generator for the views, seeded by `seed` for this process (`process_seed`: process 0 keeps `seed`)."
+        return torch.Generator().manual_seed(process_seed(seed, world()[0]))
 
     def before_batch(self):
         x = self.xb[0]
@@ -232,17 +236,6 @@ def simclr_learner(dls, # DataLoaders of images (labels, if any, are ignored)
     return Learner(dls, model, loss_func=cb.loss_func, cbs=[cb] + list(L(cbs)), splitter=simclr_splitter, **kwargs)
 
 # %% ../nbs/45_simclr.ipynb #2cda2593
-class BF16Autocast(Callback):
-    "Forward pass and loss under bfloat16 autocast on the batches' device (CPU or CUDA)."
-    order = MixedPrecision.order
-    def before_batch(self):
-        self._ctx = torch.autocast(self.xb[0].device.type, dtype=torch.bfloat16)
-        self._ctx.__enter__()
-    def after_pred(self):
-        self.pred_dtype = self.pred.dtype
-        self.learn.pred = to_float(self.pred)
-    def _exit(self):
-        if getattr(self, '_ctx', None) is not None: self._ctx.__exit__(None, None, None); self._ctx = None
-    def after_loss(self): self._exit()
-    def after_batch(self): self._exit()
-    def after_cancel_batch(self): self._exit()
+def BF16Autocast() -> FastCPU:
+    "The former SimCLR bf16 callback: `FastCPU(bf16=True, channels_last=False)`, bfloat16 autocast forced. Use `FastCPU`."
+    return FastCPU(bf16=True, channels_last=False)

@@ -62,20 +62,20 @@ f"{sum(p.numel() for p in m.parameters()):,} parameters"'''),
 ]
 nb = NbRunner('nbs/00_core.ipynb', CELLS)
 
-def test_00_core_cell006(nbflags): nb.run_to(6, nbflags)
+def test_00_core_one_known_warning_silenced(nbflags): nb.run_to(6, nbflags)   # nbs/00_core.ipynb cell 6
 
-def test_00_core_cell010(nbflags): nb.run_to(10, nbflags)
+def test_00_core_three_scales_one_switch(nbflags): nb.run_to(10, nbflags)   # nbs/00_core.ipynb cell 10
 
-def test_00_core_cell013(nbflags): nb.run_to(13, nbflags)
+def test_00_core_where_long_runs_keep_their_results(nbflags): nb.run_to(13, nbflags)   # nbs/00_core.ipynb cell 13
 
-def test_00_core_cell016(nbflags): nb.run_to(16, nbflags)
+def test_00_core_provenance(nbflags): nb.run_to(16, nbflags)   # nbs/00_core.ipynb cell 16
 
-def test_00_core_cell022(nbflags): nb.run_to(22, nbflags)
+def test_00_core_where_the_real_data_lives(nbflags): nb.run_to(22, nbflags)   # nbs/00_core.ipynb cell 22
 
-def test_00_core_cell025(nbflags): nb.run_to(25, nbflags)
+def test_00_core_where_the_real_data_lives_2(nbflags): nb.run_to(25, nbflags)   # nbs/00_core.ipynb cell 25
 
-def test_00_core_cell029(nbflags): nb.run_to(29, nbflags)
+def test_00_core_where_the_real_data_lives_3(nbflags): nb.run_to(29, nbflags)   # nbs/00_core.ipynb cell 29
 
-def test_00_core_cell032(nbflags): nb.run_to(32, nbflags)
+def test_00_core_seeds_and_devices(nbflags): nb.run_to(32, nbflags)   # nbs/00_core.ipynb cell 32
 
-def test_00_core_cell035(nbflags): nb.run_to(35, nbflags)
+def test_00_core_a_tiny_densenet(nbflags): nb.run_to(35, nbflags)   # nbs/00_core.ipynb cell 35

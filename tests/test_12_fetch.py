@@ -105,24 +105,24 @@ for s in ('pcam_download.py', 'split_report.py'):
 ]
 nb = NbRunner('nbs/12_fetch.ipynb', CELLS)
 
-def test_12_fetch_cell008(nbflags): nb.run_to(8, nbflags)
+def test_12_fetch_the_official_files(nbflags): nb.run_to(8, nbflags)   # nbs/12_fetch.ipynb cell 8
 
-def test_12_fetch_cell009(nbflags): nb.run_to(9, nbflags)
+def test_12_fetch_the_official_files_2(nbflags): nb.run_to(9, nbflags)   # nbs/12_fetch.ipynb cell 9
 
-def test_12_fetch_cell011(nbflags): nb.run_to(11, nbflags)
+def test_12_fetch_the_official_files_3(nbflags): nb.run_to(11, nbflags)   # nbs/12_fetch.ipynb cell 11
 
-def test_12_fetch_cell014(nbflags): nb.run_to(14, nbflags)
+def test_12_fetch_the_official_files_4(nbflags): nb.run_to(14, nbflags)   # nbs/12_fetch.ipynb cell 14
 
-def test_12_fetch_cell018(nbflags): nb.run_to(18, nbflags)
+def test_12_fetch_converting_between_layouts(nbflags): nb.run_to(18, nbflags)   # nbs/12_fetch.ipynb cell 18
 
-def test_12_fetch_cell019(nbflags): nb.run_to(19, nbflags)
+def test_12_fetch_converting_between_layouts_2(nbflags): nb.run_to(19, nbflags)   # nbs/12_fetch.ipynb cell 19
 
-def test_12_fetch_cell020(nbflags): nb.run_to(20, nbflags)
+def test_12_fetch_converting_between_layouts_3(nbflags): nb.run_to(20, nbflags)   # nbs/12_fetch.ipynb cell 20
 
-def test_12_fetch_cell021(nbflags): nb.run_to(21, nbflags)
+def test_12_fetch_converting_between_layouts_4(nbflags): nb.run_to(21, nbflags)   # nbs/12_fetch.ipynb cell 21
 
-def test_12_fetch_cell023(nbflags): nb.run_to(23, nbflags)
+def test_12_fetch_converting_between_layouts_5(nbflags): nb.run_to(23, nbflags)   # nbs/12_fetch.ipynb cell 23
 
-def test_12_fetch_cell028(nbflags): nb.run_to(28, nbflags)
+def test_12_fetch_slide_disjoint_or_random(nbflags): nb.run_to(28, nbflags)   # nbs/12_fetch.ipynb cell 28
 
-def test_12_fetch_cell030(nbflags): nb.run_to(30, nbflags)
+def test_12_fetch_the_scripts(nbflags): nb.run_to(30, nbflags)   # nbs/12_fetch.ipynb cell 30

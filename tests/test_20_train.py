@@ -62,16 +62,17 @@ learn.unfreeze()'''),
     (25, 'run', (), r'''learn.model.eval()
 with learn.no_bar():
     ref = learn.validate()[0]
-    fast = learn.validate(cbs=FastCPU())[0]
-    preds, _ = learn.get_preds(cbs=FastCPU())
+    fast = learn.validate(cbs=FastCPU(bf16=True))[0]
+    preds, _ = learn.get_preds(cbs=(fc := FastCPU(bf16=True)))
 ref, fast, preds.dtype'''),
     (26, 'test', (), r'''test_close(fast, ref, eps=0.05*abs(ref) + 1e-3)
-test_eq(preds.dtype, torch.float32)
+test_eq(preds.dtype, torch.float32); test_eq(fc.pred_dtype, torch.bfloat16)    # computed in bf16, returned as float32
 test_eq(torch.is_autocast_enabled('cpu'), False)
 assert learn.model.features.conv0.weight.is_contiguous()
 learn2 = pcam_learner(dls, 'tiny_densenet', fast_cpu=True)
 with learn2.no_bar(), learn2.no_logging(): learn2.fit(1, 1e-3)
 assert any(isinstance(cb, FastCPU) for cb in learn2.cbs)
+test_eq(learn2.fast_cpu.use_bf16, native_bf16())            # the default: bf16 only where the CPU has it natively
 assert np.isfinite(learn2.recorder.values[-1]).all()'''),
     (28, 'import', (), r'''sslxai.train'''),
     (29, 'import', (), r'''sslxai.train'''),
@@ -108,91 +109,74 @@ save_model(m3, tmp/'from_pickle.pth', **{k: v for k, v in meta3.items() if k != 
 test_eq(load_model(tmp/'from_pickle.pth')[1]['arch'], 'tiny_densenet')'''),
     (38, 'import', (), r'''sslxai.train'''),
     (39, 'import', (), r'''sslxai.train'''),
-    (40, 'run', (), r'''src_v = SynthSource(64, seed=5)
+    (40, 'import', (), r'''sslxai.train'''),
+    (41, 'run', (), r'''src_v = SynthSource(64, seed=5)
 probs, labels = predict_source(model2, meta, src_v, progress=False)
 r = binary_report(probs, labels)
 print(format_report(r))'''),
-    (41, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
+    (42, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
 test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], 64)
 test_eq(r['accuracy'], (probs.argmax(1) == labels).mean())
 test_eq(binary_report(np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]]), [0, 1, 1, 0]),
         dict(n=4, accuracy=0.5, auc=0.75, tn=1, fp=1, fn=1, tp=1))   # AUC: 3 of 4 (pos, neg) pairs ordered
 test_fail(lambda: to_input(np.zeros((2, 96, 96, 3), np.float32), meta['stats']), contains='uint8')'''),
-    (43, 'import', (), r'''sslxai.train'''),
-    (44, 'run', (), r'''set_seed(0)
+    (44, 'import', (), r'''sslxai.train'''),
+    (45, 'run', (), r'''set_seed(0)
 dls_real = pcam_dls(data_path('pcam-subset'), n=320, bs=32, seed=0)
 learn_real = pcam_learner(dls_real, 'tiny_densenet')
 with learn_real.no_bar(), learn_real.no_logging(): learn_real.fit_one_cycle(1, 2e-3)
 save_model(learn_real, tmp/'pcam_tiny.pth', data='pcam-subset')
 len(dls_real.train_ds), len(dls_real.valid_ds)'''),
-    (45, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
+    (46, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
 m4, meta4 = load_model(tmp/'pcam_tiny.pth')
 test_eq(meta4['data'], 'pcam-subset')'''),
-    (47, 'import', (), r'''sslxai.train'''),
-    (48, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
+    (48, 'import', (), r'''sslxai.train'''),
+    (49, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
       for name, parts, n in [('HDF5 pair', ['pcam-h5'], 128), ('Kaggle layout', ['kaggle-hcd-sample'], None),
                              ('ImageFolder split', ['pcam-subset', 'valid'], 128), ('ImageFolder root', ['pcam-subset'], 128)]}'''),
-    (49, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
+    (50, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
 for r in ev.values(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
 test_eq(ev['ImageFolder root'], ev['ImageFolder split'])     # the root is evaluated on its 'valid' split
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-subset')), split='test', progress=False),
           contains="no split 'test'")
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('kaggle-hcd-sample')), split='valid', progress=False),
           contains='has no splits')'''),
-    (51, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
+    (52, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
 test_eq(len({tuple(d8(xs, k).flatten().tolist()) for k in range(8)}), 8)
 test_eq({tuple(d8(d8(xs, 5), k).flatten().tolist()) for k in range(8)}, {tuple(d8(xs, k).flatten().tolist()) for k in range(8)})
 r_tta = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, tta=True)
 test_eq(r_tta['n'], 128); assert r_tta['auc'] != ev['HDF5 pair']['auc']          # the averaged scores differ from the plain ones'''),
-    (53, 'run', (), r'''cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
+    (54, 'run', (), r'''cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
-    (54, 'test', (), r'''test_eq(p.returncode, 0)
+    (55, 'test', (), r'''test_eq(p.returncode, 0)
 assert f"accuracy {ev['Kaggle layout']['accuracy']:.4f}" in p.stdout, p.stdout + p.stderr'''),
-    (56, 'import', (), r'''sslxai.train'''),
-    (57, 'run', (), r'''_cwd = os.getcwd(); os.chdir(tmp)             # the report names its folder as given: 'demo'
-try: demo = demo_cli(out='demo', n=256, epochs=1, n_show=4, progress=False)
-finally: os.chdir(_cwd)
-print((tmp/'demo'/'report.md').read_text())'''),
-    (58, 'test', (), r'''for f in ['samples.png', 'gradcam.png', 'model.pth', 'report.md']: assert (tmp/'demo'/f).stat().st_size > 0, f
-test_eq(load_model(tmp/'demo'/'model.pth')[1]['arch'], 'tiny_densenet')
-assert demo['pointing'] > demo['chance'], demo           # the report's finding: the peak hits the tumour more often than chance
-test_fail(lambda: demo_cli(out=str(tmp/'demo_small'), n=3, progress=False), contains='n=3 is too small')'''),
-    (60, 'run', ('slow',), r'''#| slow
-_cwd = os.getcwd(); os.chdir(tmp)
-try: demo_full = demo_cli(out='demo_full', progress=False)
-finally: os.chdir(_cwd)
-demo_full'''),
 ]
 nb = NbRunner('nbs/20_train.ipynb', CELLS)
 
-def test_20_train_cell009(nbflags): nb.run_to(9, nbflags)
+def test_20_train_models_torchvision_s_with_torchvision_s_names(nbflags): nb.run_to(9, nbflags)   # nbs/20_train.ipynb cell 9
 
-def test_20_train_cell012(nbflags): nb.run_to(12, nbflags)
+def test_20_train_models_torchvision_s_with_torchvision_s_names_2(nbflags): nb.run_to(12, nbflags)   # nbs/20_train.ipynb cell 12
 
-def test_20_train_cell015(nbflags): nb.run_to(15, nbflags)
+def test_20_train_models_torchvision_s_with_torchvision_s_names_3(nbflags): nb.run_to(15, nbflags)   # nbs/20_train.ipynb cell 15
 
-def test_20_train_cell020(nbflags): nb.run_to(20, nbflags)
+def test_20_train_the_fastai_learner(nbflags): nb.run_to(20, nbflags)   # nbs/20_train.ipynb cell 20
 
-def test_20_train_cell026(nbflags): nb.run_to(26, nbflags)
+def test_20_train_a_faster_cpu_path(nbflags): nb.run_to(26, nbflags)   # nbs/20_train.ipynb cell 26
 
-def test_20_train_cell031(nbflags): nb.run_to(31, nbflags)
+def test_20_train_model_files(nbflags): nb.run_to(31, nbflags)   # nbs/20_train.ipynb cell 31
 
-def test_20_train_cell034(nbflags): nb.run_to(34, nbflags)
+def test_20_train_model_files_2(nbflags): nb.run_to(34, nbflags)   # nbs/20_train.ipynb cell 34
 
-def test_20_train_cell036(nbflags): nb.run_to(36, nbflags)
+def test_20_train_model_files_3(nbflags): nb.run_to(36, nbflags)   # nbs/20_train.ipynb cell 36
 
-def test_20_train_cell041(nbflags): nb.run_to(41, nbflags)
+def test_20_train_predicting_a_source(nbflags): nb.run_to(42, nbflags)   # nbs/20_train.ipynb cell 42
 
-def test_20_train_cell045(nbflags): nb.run_to(45, nbflags)
+def test_20_train_commands(nbflags): nb.run_to(46, nbflags)   # nbs/20_train.ipynb cell 46
 
-def test_20_train_cell049(nbflags): nb.run_to(49, nbflags)
+def test_20_train_sslxai_evaluate(nbflags): nb.run_to(50, nbflags)   # nbs/20_train.ipynb cell 50
 
-def test_20_train_cell051(nbflags): nb.run_to(51, nbflags)
+def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(52, nbflags)   # nbs/20_train.ipynb cell 52
 
-def test_20_train_cell054(nbflags): nb.run_to(54, nbflags)
-
-def test_20_train_cell058(nbflags): nb.run_to(58, nbflags)
-
-def test_20_train_runs_to_end(nbflags): nb.run_to(60, nbflags)
+def test_20_train_sslxai_evaluate_3(nbflags): nb.run_to(55, nbflags)   # nbs/20_train.ipynb cell 55

@@ -35,43 +35,59 @@ test_eq(CentreSwap(p=0)((TensorImage(xs), ys))[0], xs)                       # p
 test_eq(CentreSwap(p=1)((TensorImage(xs[:4]), ys[:4]))[0], xs[:4])           # one class only: no donor, unchanged
 test_fail(lambda: CentreSwap(p=2), contains='p must lie in [0, 1]')'''),
     (18, 'import', (), r'''sslxai.recipe'''),
-    (19, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
+    (19, 'run', (), r'''world(), process_batch(64, 2), [process_seed(0, r) for r in range(3)], batch_line(64, 1e-2, 2)'''),
+    (20, 'test', (), r'''test_eq(world(), (0, 1)); test_eq(process_seed(7, 0), 7)                   # alone: nothing changes
+test_eq(len({process_seed(0, r) for r in range(8)}), 8)                    # every process draws other views
+test_fail(lambda: process_batch(63, 2), contains='bs=63 does not divide by the 2 processes')'''),
+    (22, 'import', (), r'''sslxai.recipe'''),
+    (23, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
     def __reduce__(self): raise OSError(28, 'No space left on device')
 atomic_save({'epoch': 0}, tmp/'ck.pth')
 test_fail(lambda: atomic_save({'epoch': 1, 'x': _Full()}, tmp/'ck.pth'), contains='No space left')
 test_eq(torch.load(tmp/'ck.pth')['epoch'], 0); test_eq(sorted(p.name for p in tmp.glob('ck.pth*')), ['ck.pth'])'''),
-    (20, 'import', (), r'''sslxai.recipe'''),
-    (21, 'run', (), r'''set_seed(0)
+    (24, 'import', (), r'''sslxai.recipe'''),
+    (25, 'run', (), r'''set_seed(0)
 dls_s = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls_s, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}))
 ck = load_checkpoint(tmp/'run.pth')
 ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']]'''),
-    (22, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
+    (26, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
 test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])'''),
-    (24, 'import', (), r'''sslxai.recipe'''),
-    (25, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
-    (26, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
+    (28, 'import', (), r'''sslxai.recipe'''),
+    (29, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
+    (30, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
 assert run_key(recipe_config('ci'), 'abc') != run_key(recipe_config('ci', lr=3e-2), 'abc')
 assert data_fingerprint(SynthSource(64, seed=0)) != data_fingerprint(SynthSource(64, seed=1))
 test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at least 1, got -1')
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
-test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')'''),
-    (28, 'import', (), r'''sslxai.recipe'''),
-    (29, 'import', (), r'''sslxai.recipe'''),
-    (30, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
+test_eq(run_key(recipe_config('course'), 'abc'), '6c3313cf94e2')            # a single process keeps the keys of cached models'''),
+    (32, 'import', (), r'''sslxai.recipe'''),
+    (35, 'import', (), r'''sslxai.recipe'''),
+    (37, 'import', (), r'''sslxai.recipe'''),
+    (38, 'run', (), r'''set_seed(0)
+dls_1 = shard_dls(pcam_dls(SynthSource(128, seed=0), bs=32, device='cpu'))         # one process: the data as it was
+with distributed(pcam_learner(dls_1, 'tiny_densenet')) as l1: kind = type(l1.dls.train).__name__
+start_group(), kind'''),
+    (39, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
+os.environ.update(ACCELERATE_USE_CPU='True', MASTER_ADDR='127.0.0.1')              # what `accelerate launch --cpu` sets
+test_fail(launch_check, contains='accelerate launch --cpu started one process')
+for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
+    (40, 'import', (), r'''sslxai.recipe'''),
+    (41, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
 [round(h['accuracy'], 3) for h in run['history']]'''),
-    (31, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+    (42, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
 test_eq(run['cfg']['n'], 512)'''),
-    (33, 'import', (), r'''sslxai.recipe'''),
-    (34, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (44, 'import', (), r'''sslxai.recipe'''),
+    (45, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (35, 'test', (), r'''from sslxai.train import load_model
+    (46, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (37, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (48, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -80,22 +96,22 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (38, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (49, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (40, 'import', (), r'''sslxai.recipe'''),
-    (41, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (51, 'import', (), r'''sslxai.recipe'''),
+    (52, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()'''),
-    (43, 'test', (), r'''import subprocess
+    (54, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (45, 'run', (), r'''import signal
+    (56, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -104,43 +120,47 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (46, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (57, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run(args + ['--resume'], capture_output=True, text=True, env=env)
 print(p.stdout)'''),
-    (47, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (58, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()'''),
-    (48, 'run', (), r'''from nbdev.showdoc import show_doc
+    (59, 'run', (), r'''from nbdev.showdoc import show_doc
 show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
 
-def test_21_recipe_cell008(nbflags): nb.run_to(8, nbflags)
+def test_21_recipe_the_precision_chosen_by_the_cpu(nbflags): nb.run_to(8, nbflags)   # nbs/21_recipe.ipynb cell 8
 
-def test_21_recipe_cell012(nbflags): nb.run_to(12, nbflags)
+def test_21_recipe_a_crop_that_keeps_the_label(nbflags): nb.run_to(12, nbflags)   # nbs/21_recipe.ipynb cell 12
 
-def test_21_recipe_cell016(nbflags): nb.run_to(16, nbflags)
+def test_21_recipe_a_variant_that_teaches_the_label_rule(nbflags): nb.run_to(16, nbflags)   # nbs/21_recipe.ipynb cell 16
 
-def test_21_recipe_cell019(nbflags): nb.run_to(19, nbflags)
+def test_21_recipe_which_process(nbflags): nb.run_to(20, nbflags)   # nbs/21_recipe.ipynb cell 20
 
-def test_21_recipe_cell022(nbflags): nb.run_to(22, nbflags)
+def test_21_recipe_a_checkpoint_every_epoch_written_safely(nbflags): nb.run_to(23, nbflags)   # nbs/21_recipe.ipynb cell 23
 
-def test_21_recipe_cell026(nbflags): nb.run_to(26, nbflags)
+def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to(26, nbflags)   # nbs/21_recipe.ipynb cell 26
 
-def test_21_recipe_cell031(nbflags): nb.run_to(31, nbflags)
+def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(30, nbflags)   # nbs/21_recipe.ipynb cell 30
 
-def test_21_recipe_cell035(nbflags): nb.run_to(35, nbflags)
+def test_21_recipe_several_processes(nbflags): nb.run_to(39, nbflags)   # nbs/21_recipe.ipynb cell 39
 
-def test_21_recipe_cell037(nbflags): nb.run_to(37, nbflags)
+def test_21_recipe_several_processes_2(nbflags): nb.run_to(42, nbflags)   # nbs/21_recipe.ipynb cell 42
 
-def test_21_recipe_cell038(nbflags): nb.run_to(38, nbflags)
+def test_21_recipe_several_processes_3(nbflags): nb.run_to(46, nbflags)   # nbs/21_recipe.ipynb cell 46
 
-def test_21_recipe_cell041(nbflags): nb.run_to(41, nbflags)
+def test_21_recipe_resume(nbflags): nb.run_to(48, nbflags)   # nbs/21_recipe.ipynb cell 48
 
-def test_21_recipe_cell043(nbflags): nb.run_to(43, nbflags)
+def test_21_recipe_resume_2(nbflags): nb.run_to(49, nbflags)   # nbs/21_recipe.ipynb cell 49
 
-def test_21_recipe_cell046(nbflags): nb.run_to(46, nbflags)
+def test_21_recipe_sslxai_train(nbflags): nb.run_to(52, nbflags)   # nbs/21_recipe.ipynb cell 52
 
-def test_21_recipe_cell047(nbflags): nb.run_to(47, nbflags)
+def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(54, nbflags)   # nbs/21_recipe.ipynb cell 54
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(48, nbflags)
+def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
+
+def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(58, nbflags)   # nbs/21_recipe.ipynb cell 58
+
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(59, nbflags)

@@ -202,18 +202,18 @@ assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta    
 ]
 nb = NbRunner('nbs/25_paper.ipynb', CELLS)
 
-def test_25_paper_cell010(nbflags): nb.run_to(10, nbflags)
+def test_25_paper_data_and_which_split_answers_which_question(nbflags): nb.run_to(10, nbflags)   # nbs/25_paper.ipynb cell 10
 
-def test_25_paper_cell018(nbflags): nb.run_to(18, nbflags)
+def test_25_paper_the_model_and_lr_find(nbflags): nb.run_to(18, nbflags)   # nbs/25_paper.ipynb cell 18
 
-def test_25_paper_cell021(nbflags): nb.run_to(21, nbflags)
+def test_25_paper_weight_decay_the_paper_s_figure_3(nbflags): nb.run_to(21, nbflags)   # nbs/25_paper.ipynb cell 21
 
-def test_25_paper_cell025(nbflags): nb.run_to(25, nbflags)
+def test_25_paper_one_cycle_training_figures_4_and_5(nbflags): nb.run_to(25, nbflags)   # nbs/25_paper.ipynb cell 25
 
-def test_25_paper_cell028(nbflags): nb.run_to(28, nbflags)
+def test_25_paper_accuracy_and_auc_with_and_without_test_time(nbflags): nb.run_to(28, nbflags)   # nbs/25_paper.ipynb cell 28
 
-def test_25_paper_cell034(nbflags): nb.run_to(34, nbflags)
+def test_25_paper_confusion_matrix_and_top_losses_pcam_valid_split(nbflags): nb.run_to(34, nbflags)   # nbs/25_paper.ipynb cell 34
 
-def test_25_paper_cell037(nbflags): nb.run_to(37, nbflags)
+def test_25_paper_grad_cam_on_grayscale_patches(nbflags): nb.run_to(37, nbflags)   # nbs/25_paper.ipynb cell 37
 
-def test_25_paper_cell042(nbflags): nb.run_to(42, nbflags)
+def test_25_paper_the_numbers_of_this_run_and_the_results_file(nbflags): nb.run_to(42, nbflags)   # nbs/25_paper.ipynb cell 42

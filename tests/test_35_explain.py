@@ -80,14 +80,14 @@ test_eq(sorted(o.name for o in (tmp/'cli').glob('*.png')), sorted([tif.stem + '.
 ]
 nb = NbRunner('nbs/35_explain.ipynb', CELLS)
 
-def test_35_explain_cell007(nbflags): nb.run_to(7, nbflags)
+def test_35_explain_what_an_images_argument_can_be(nbflags): nb.run_to(7, nbflags)   # nbs/35_explain.ipynb cell 7
 
-def test_35_explain_cell012(nbflags): nb.run_to(12, nbflags)
+def test_35_explain_the_command(nbflags): nb.run_to(12, nbflags)   # nbs/35_explain.ipynb cell 12
 
-def test_35_explain_cell014(nbflags): nb.run_to(14, nbflags)
+def test_35_explain_the_command_2(nbflags): nb.run_to(14, nbflags)   # nbs/35_explain.ipynb cell 14
 
-def test_35_explain_cell018(nbflags): nb.run_to(18, nbflags)
+def test_35_explain_the_command_3(nbflags): nb.run_to(18, nbflags)   # nbs/35_explain.ipynb cell 18
 
-def test_35_explain_cell020(nbflags): nb.run_to(20, nbflags)
+def test_35_explain_the_command_4(nbflags): nb.run_to(20, nbflags)   # nbs/35_explain.ipynb cell 20
 
-def test_35_explain_cell023(nbflags): nb.run_to(23, nbflags)
+def test_35_explain_the_command_5(nbflags): nb.run_to(23, nbflags)   # nbs/35_explain.ipynb cell 23

@@ -110,27 +110,27 @@ for r in res:
 ]
 nb = NbRunner('nbs/42_losses.ipynb', CELLS)
 
-def test_42_losses_cell011(nbflags): nb.run_to(11, nbflags)
+def test_42_losses_against_the_definition_row_by_row(nbflags): nb.run_to(11, nbflags)   # nbs/42_losses.ipynb cell 11
 
-def test_42_losses_cell013(nbflags): nb.run_to(13, nbflags)
+def test_42_losses_against_the_definition_row_by_row_2(nbflags): nb.run_to(13, nbflags)   # nbs/42_losses.ipynb cell 13
 
-def test_42_losses_cell015(nbflags): nb.run_to(15, nbflags)
+def test_42_losses_degenerate_cases(nbflags): nb.run_to(15, nbflags)   # nbs/42_losses.ipynb cell 15
 
-def test_42_losses_cell017(nbflags): nb.run_to(17, nbflags)
+def test_42_losses_degenerate_cases_2(nbflags): nb.run_to(17, nbflags)   # nbs/42_losses.ipynb cell 17
 
-def test_42_losses_cell019(nbflags): nb.run_to(19, nbflags)
+def test_42_losses_degenerate_cases_3(nbflags): nb.run_to(19, nbflags)   # nbs/42_losses.ipynb cell 19
 
-def test_42_losses_cell021(nbflags): nb.run_to(21, nbflags)
+def test_42_losses_degenerate_cases_4(nbflags): nb.run_to(21, nbflags)   # nbs/42_losses.ipynb cell 21
 
-def test_42_losses_cell023(nbflags): nb.run_to(23, nbflags)
+def test_42_losses_degenerate_cases_5(nbflags): nb.run_to(23, nbflags)   # nbs/42_losses.ipynb cell 23
 
-def test_42_losses_cell025(nbflags): nb.run_to(25, nbflags)
+def test_42_losses_equal_to_lightly_s_ntxentloss(nbflags): nb.run_to(25, nbflags)   # nbs/42_losses.ipynb cell 25
 
-def test_42_losses_cell029(nbflags): nb.run_to(29, nbflags)
+def test_42_losses_across_processes(nbflags): nb.run_to(29, nbflags)   # nbs/42_losses.ipynb cell 29
 
-def test_42_losses_cell033(nbflags): nb.run_to(33, nbflags)
+def test_42_losses_gathering_with_gradients(nbflags): nb.run_to(33, nbflags)   # nbs/42_losses.ipynb cell 33
 
-def test_42_losses_cell037(nbflags): nb.run_to(37, nbflags)
+def test_42_losses_testing_the_gather_without_gpus(nbflags): nb.run_to(37, nbflags)   # nbs/42_losses.ipynb cell 37
 
 @pytest.mark.slow
-def test_42_losses_cell039(nbflags): nb.run_to(39, nbflags)
+def test_42_losses_testing_the_gather_without_gpus_2(nbflags): nb.run_to(39, nbflags)   # nbs/42_losses.ipynb cell 39

@@ -170,13 +170,16 @@ assert all(math.isfinite(float(l)) for l in lg.recorder.losses)
 test_eq(lg.xb[0].device.type, 'cuda')'''),
     (53, 'import', (), r'''sslxai.simclr'''),
     (54, 'test', (), r'''lbf = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
-                     create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0, cbs=BF16Autocast())
+                     create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0,
+                     cbs=FastCPU(bf16=True, channels_last=False))
 with lbf.no_bar(), lbf.no_logging(): lbf.fit(1, 1e-3)
-test_eq(lbf.bf16_autocast.pred_dtype, torch.bfloat16)       # the model ran in bfloat16
+test_eq(lbf.fast_cpu.pred_dtype, torch.bfloat16)            # the model ran in bfloat16
+test_eq(type(BF16Autocast()), FastCPU); assert BF16Autocast().bf16 and not BF16Autocast().channels_last
 test_eq(next(lbf.model.parameters()).dtype, torch.float32)  # its weights stay float32
 assert all(math.isfinite(float(l)) for l in lbf.recorder.losses) and not torch.is_autocast_enabled('cpu')
 [round(float(l), 3) for l in lbf.recorder.losses]'''),
     (56, 'test', (), r'''import tempfile, torch.distributed as dist
+from sslxai.losses import dist_ready
 z = torch.randn(8, 16, dtype=torch.float64, requires_grad=True)
 with tempfile.TemporaryDirectory() as d:
     dist.init_process_group('gloo', init_method=f"file://{d}/rendezvous", rank=0, world_size=1)
@@ -188,45 +191,56 @@ l_plain = SimCLRLoss(0.1)(z); g_plain, = torch.autograd.grad(l_plain, z)
 test_close(l_dist, l_plain, eps=1e-12); test_close(g_dist, g_plain, eps=1e-12)
 assert not dist_ready()
 l_dist.item(), l_plain.item()'''),
+    (57, 'test', (), r'''import os
+xs = torch.rand(4, 3, 96, 96)
+views = lambda: SimCLR(SimCLRAugment(size=32)).aug(xs, generator=SimCLR().generator(0))[0]
+alone = views()
+os.environ.update(RANK='1', WORLD_SIZE='2')                 # what a launcher gives process 1 of 2
+try: other = views()
+finally: del os.environ['RANK'], os.environ['WORLD_SIZE']
+test_eq(views(), alone)                                      # one process: the views of `seed`, as before
+assert not torch.equal(other, alone)                         # process 1 draws other views of the same images'''),
 ]
 nb = NbRunner('nbs/45_simclr.ipynb', CELLS)
 
 @pytest.mark.slow
-def test_45_simclr_cell008(nbflags): nb.run_to(8, nbflags)
+def test_45_simclr_the_model_encoder_projection_head(nbflags): nb.run_to(8, nbflags)   # nbs/45_simclr.ipynb cell 8
 
-def test_45_simclr_cell009(nbflags): nb.run_to(9, nbflags)
+def test_45_simclr_the_model_encoder_projection_head_2(nbflags): nb.run_to(9, nbflags)   # nbs/45_simclr.ipynb cell 9
 
-def test_45_simclr_cell010(nbflags): nb.run_to(10, nbflags)
+def test_45_simclr_the_model_encoder_projection_head_3(nbflags): nb.run_to(10, nbflags)   # nbs/45_simclr.ipynb cell 10
 
-def test_45_simclr_cell012(nbflags): nb.run_to(12, nbflags)
+def test_45_simclr_the_model_encoder_projection_head_4(nbflags): nb.run_to(12, nbflags)   # nbs/45_simclr.ipynb cell 12
 
-def test_45_simclr_cell015(nbflags): nb.run_to(15, nbflags)
+def test_45_simclr_the_model_encoder_projection_head_5(nbflags): nb.run_to(15, nbflags)   # nbs/45_simclr.ipynb cell 15
 
-def test_45_simclr_cell018(nbflags): nb.run_to(18, nbflags)
+def test_45_simclr_the_loss_and_the_callback(nbflags): nb.run_to(18, nbflags)   # nbs/45_simclr.ipynb cell 18
 
-def test_45_simclr_cell021(nbflags): nb.run_to(21, nbflags)
+def test_45_simclr_the_loss_and_the_callback_2(nbflags): nb.run_to(21, nbflags)   # nbs/45_simclr.ipynb cell 21
 
-def test_45_simclr_cell030(nbflags): nb.run_to(30, nbflags)
+def test_45_simclr_training_on_real_patches(nbflags): nb.run_to(30, nbflags)   # nbs/45_simclr.ipynb cell 30
 
-def test_45_simclr_cell032(nbflags): nb.run_to(32, nbflags)
+def test_45_simclr_training_on_real_patches_2(nbflags): nb.run_to(32, nbflags)   # nbs/45_simclr.ipynb cell 32
 
-def test_45_simclr_cell034(nbflags): nb.run_to(34, nbflags)
+def test_45_simclr_training_on_real_patches_3(nbflags): nb.run_to(34, nbflags)   # nbs/45_simclr.ipynb cell 34
 
-def test_45_simclr_cell038(nbflags): nb.run_to(38, nbflags)
+def test_45_simclr_training_on_real_patches_4(nbflags): nb.run_to(38, nbflags)   # nbs/45_simclr.ipynb cell 38
 
-def test_45_simclr_cell040(nbflags): nb.run_to(40, nbflags)
+def test_45_simclr_training_on_real_patches_5(nbflags): nb.run_to(40, nbflags)   # nbs/45_simclr.ipynb cell 40
 
-def test_45_simclr_cell042(nbflags): nb.run_to(42, nbflags)
+def test_45_simclr_training_on_real_patches_6(nbflags): nb.run_to(42, nbflags)   # nbs/45_simclr.ipynb cell 42
 
-def test_45_simclr_cell044(nbflags): nb.run_to(44, nbflags)
+def test_45_simclr_labels_are_ignored_and_normalised_batches_work(nbflags): nb.run_to(44, nbflags)   # nbs/45_simclr.ipynb cell 44
 
-def test_45_simclr_cell046(nbflags): nb.run_to(46, nbflags)
+def test_45_simclr_labels_are_ignored_and_normalised_batches_work_2(nbflags): nb.run_to(46, nbflags)   # nbs/45_simclr.ipynb cell 46
 
-def test_45_simclr_cell049(nbflags): nb.run_to(49, nbflags)
+def test_45_simclr_gradient_accumulation_does_not_add_negatives(nbflags): nb.run_to(49, nbflags)   # nbs/45_simclr.ipynb cell 49
 
 @pytest.mark.cuda
-def test_45_simclr_cell051(nbflags): nb.run_to(51, nbflags)
+def test_45_simclr_mixed_precision(nbflags): nb.run_to(51, nbflags)   # nbs/45_simclr.ipynb cell 51
 
-def test_45_simclr_cell054(nbflags): nb.run_to(54, nbflags)
+def test_45_simclr_mixed_precision_2(nbflags): nb.run_to(54, nbflags)   # nbs/45_simclr.ipynb cell 54
 
-def test_45_simclr_cell056(nbflags): nb.run_to(56, nbflags)
+def test_45_simclr_several_processes(nbflags): nb.run_to(56, nbflags)   # nbs/45_simclr.ipynb cell 56
+
+def test_45_simclr_several_processes_2(nbflags): nb.run_to(57, nbflags)   # nbs/45_simclr.ipynb cell 57

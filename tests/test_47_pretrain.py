@@ -34,10 +34,10 @@ test_fail(lambda: pretrain_cli(data='synthetic', recipe='ci', epochs=0, progress
 ]
 nb = NbRunner('nbs/47_pretrain.ipynb', CELLS)
 
-def test_47_pretrain_cell008(nbflags): nb.run_to(8, nbflags)
+def test_47_pretrain_the_recipes(nbflags): nb.run_to(8, nbflags)   # nbs/47_pretrain.ipynb cell 8
 
-def test_47_pretrain_cell012(nbflags): nb.run_to(12, nbflags)
+def test_47_pretrain_a_run_that_resumes_and_its_cache(nbflags): nb.run_to(12, nbflags)   # nbs/47_pretrain.ipynb cell 12
 
-def test_47_pretrain_cell015(nbflags): nb.run_to(15, nbflags)
+def test_47_pretrain_a_run_that_resumes_and_its_cache_2(nbflags): nb.run_to(15, nbflags)   # nbs/47_pretrain.ipynb cell 15
 
-def test_47_pretrain_cell018(nbflags): nb.run_to(18, nbflags)
+def test_47_pretrain_sslxai_pretrain(nbflags): nb.run_to(18, nbflags)   # nbs/47_pretrain.ipynb cell 18

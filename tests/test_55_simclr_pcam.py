@@ -119,12 +119,12 @@ assert abs(saved['probe']['SimCLR']['purity'] - saved['probe']['random init']['p
 ]
 nb = NbRunner('nbs/55_simclr_pcam.ipynb', CELLS)
 
-def test_55_simclr_pcam_cell011(nbflags): nb.run_to(11, nbflags)
+def test_55_simclr_pcam_simclr_pretraining(nbflags): nb.run_to(11, nbflags)   # nbs/55_simclr_pcam.ipynb cell 11
 
-def test_55_simclr_pcam_cell014(nbflags): nb.run_to(14, nbflags)
+def test_55_simclr_pcam_frozen_embeddings_batchnorm_recalibrated(nbflags): nb.run_to(14, nbflags)   # nbs/55_simclr_pcam.ipynb cell 14
 
-def test_55_simclr_pcam_cell019(nbflags): nb.run_to(19, nbflags)
+def test_55_simclr_pcam_the_embedding_coloured_by_label(nbflags): nb.run_to(19, nbflags)   # nbs/55_simclr_pcam.ipynb cell 19
 
-def test_55_simclr_pcam_cell022(nbflags): nb.run_to(22, nbflags)
+def test_55_simclr_pcam_fine_tuning_from_simclr_against_training_from_its(nbflags): nb.run_to(22, nbflags)   # nbs/55_simclr_pcam.ipynb cell 22
 
-def test_55_simclr_pcam_cell027(nbflags): nb.run_to(27, nbflags)
+def test_55_simclr_pcam_what_we_saw(nbflags): nb.run_to(27, nbflags)   # nbs/55_simclr_pcam.ipynb cell 27

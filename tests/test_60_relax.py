@@ -109,8 +109,11 @@ assert min(rho) > 0.9, rho
 test_eq({k: inspect.signature(relax).parameters[k].default for k in ('n_masks', 'amp', 'centre')},
         {'n_masks': 2000, 'amp': False, 'centre': None})'''),
     (37, 'test', (), r'''test_fail(lambda: relax(body, x96[0], n_masks=8), contains='[N, C, H, W]')
-test_fail(lambda: relax(lambda t: t.mean(), x96, n_masks=8), contains='expected a tensor [N, D]')
-test_fail(lambda: relax(body, x96, masks=[torch.rand(4, 32, 32)]), contains='expected [B, 96, 96]')'''),
+test_fail(lambda: relax(lambda t: t.mean(), x96, n_masks=8), contains='expected embeddings, a tensor [N, D]')
+test_fail(lambda: relax(body, x96, masks=[torch.rand(4, 32, 32)]), contains='expected [B, 96, 96]')
+rd = relax(body, x96, n_masks=32, sim='dot')                    # SimilarityTarget's other measure
+test_close(rd.importance, relax(body, x96, n_masks=32, sim=lambda r, h: (r*h).sum(1)).importance, eps=1e-6)
+test_fail(lambda: relax(body, x96, n_masks=8, sim='euclid'), contains="measure must be 'dot' or 'cosine'")'''),
     (39, 'run', (), r'''with torch.no_grad(): H = body(torch.randn(64, 3, 96, 96, generator=torch.Generator().manual_seed(1)))
 centre = H.mean(0)
 off = ~torch.eye(len(H), dtype=torch.bool)
@@ -201,35 +204,35 @@ test_close(rc.importance, R_ref, eps=1e-4)'''),
 ]
 nb = NbRunner('nbs/60_relax.ipynb', CELLS)
 
-def test_60_relax_cell012(nbflags): nb.run_to(12, nbflags)
+def test_60_relax_masks_made_on_the_device(nbflags): nb.run_to(12, nbflags)   # nbs/60_relax.ipynb cell 12
 
-def test_60_relax_cell014(nbflags): nb.run_to(14, nbflags)
+def test_60_relax_masks_made_on_the_device_2(nbflags): nb.run_to(14, nbflags)   # nbs/60_relax.ipynb cell 14
 
-def test_60_relax_cell015(nbflags): nb.run_to(15, nbflags)
+def test_60_relax_masks_made_on_the_device_3(nbflags): nb.run_to(15, nbflags)   # nbs/60_relax.ipynb cell 15
 
-def test_60_relax_cell019(nbflags): nb.run_to(19, nbflags)
+def test_60_relax_streaming_statistics(nbflags): nb.run_to(19, nbflags)   # nbs/60_relax.ipynb cell 19
 
-def test_60_relax_cell022(nbflags): nb.run_to(22, nbflags)
+def test_60_relax_u_relax(nbflags): nb.run_to(22, nbflags)   # nbs/60_relax.ipynb cell 22
 
-def test_60_relax_cell030(nbflags): nb.run_to(30, nbflags)
+def test_60_relax_the_naive_reference(nbflags): nb.run_to(30, nbflags)   # nbs/60_relax.ipynb cell 30
 
-def test_60_relax_cell032(nbflags): nb.run_to(32, nbflags)
+def test_60_relax_the_naive_reference_2(nbflags): nb.run_to(32, nbflags)   # nbs/60_relax.ipynb cell 32
 
-def test_60_relax_cell034(nbflags): nb.run_to(34, nbflags)
+def test_60_relax_the_naive_reference_3(nbflags): nb.run_to(34, nbflags)   # nbs/60_relax.ipynb cell 34
 
-def test_60_relax_cell036(nbflags): nb.run_to(36, nbflags)
+def test_60_relax_the_naive_reference_4(nbflags): nb.run_to(36, nbflags)   # nbs/60_relax.ipynb cell 36
 
-def test_60_relax_cell037(nbflags): nb.run_to(37, nbflags)
+def test_60_relax_the_naive_reference_5(nbflags): nb.run_to(37, nbflags)   # nbs/60_relax.ipynb cell 37
 
-def test_60_relax_cell040(nbflags): nb.run_to(40, nbflags)
+def test_60_relax_centring(nbflags): nb.run_to(40, nbflags)   # nbs/60_relax.ipynb cell 40
 
-def test_60_relax_cell042(nbflags): nb.run_to(42, nbflags)
+def test_60_relax_centring_2(nbflags): nb.run_to(42, nbflags)   # nbs/60_relax.ipynb cell 42
 
-def test_60_relax_cell047(nbflags): nb.run_to(47, nbflags)
+def test_60_relax_which_grid_for_96_px_patches(nbflags): nb.run_to(47, nbflags)   # nbs/60_relax.ipynb cell 47
 
-def test_60_relax_cell052(nbflags): nb.run_to(52, nbflags)
+def test_60_relax_showing_the_maps(nbflags): nb.run_to(52, nbflags)   # nbs/60_relax.ipynb cell 52
 
 @pytest.mark.cuda
-def test_60_relax_cell054(nbflags): nb.run_to(54, nbflags)
+def test_60_relax_on_a_gpu(nbflags): nb.run_to(54, nbflags)   # nbs/60_relax.ipynb cell 54
 
-def test_60_relax_cell056(nbflags): nb.run_to(56, nbflags)
+def test_60_relax_on_a_gpu_2(nbflags): nb.run_to(56, nbflags)   # nbs/60_relax.ipynb cell 56

@@ -3,181 +3,235 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import copy, time
+    (2, 'run', (), r'''import time, json
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
-from sslxai.core import SCALE, set_seed, default_device
-from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
-from sslxai.data import real_or_synth, ArraySource, pcam_dls, to_gray
-from sslxai.train import pcam_learner
+from sslxai.core import SCALE, provenance, has_real_data, data_path
+from sslxai.data import real_or_synth, ArraySource, to_gray
+from sslxai.recipe import train_recipe, finish
+from sslxai.train import load_model, predict_source, to_input
+from sslxai.pretrain import pretrain_recipe, load_pretrained
 from sslxai.augment import SimCLRAugment
-from sslxai.simclr import create_simclr_model, simclr_learner, BF16Autocast
-from sslxai.probe import embed, fit_probe, probe_head
+from sslxai.probe import embed, fit_probe, probe_head, prototype_head, recalibrated, PooledClassifier
 from sslxai.gradcam import GradCAM, SimilarityTarget, InfoNCETarget, upsample, normalize
-from sslxai.relax import relax, show_relax'''),
-    (4, 'run', (), r'''FAST_CFG = dict(arch='tiny_densenet', n_sup=1024, sup_epochs=1, sup_lr=3e-3, n_ssl=768, ssl_epochs=1, ssl_lr=2e-3,
-                view_px=64, bs=64, temp=0.1, n_probe=512, n_neg=64, n_masks=256, mask_bs=32,
-                layer='features.denseblock3', fp16=False, seed=0)
-FULL_CFG = dict(FAST_CFG, arch='densenet169', n_sup=None, sup_epochs=5, sup_lr=1e-3, n_ssl=None, ssl_epochs=100,
-                ssl_lr=1e-3, view_px=96, bs=256, n_probe=None, n_neg=1024, n_masks=2000, mask_bs=64, fp16=True)
-CFGS = {'ci': FAST_CFG, 'full': FULL_CFG}
-if SCALE not in CFGS:
-    raise RuntimeError(f"SSLXAI_SCALE={SCALE!r}: this notebook has the 'ci' and 'full' configurations only")
+from sslxai.relax import relax
+from sslxai.metrics import rank_layers, centre_box_mask
+from sslxai.evaluate import evaluate_explanations, CAMExplainer, RelaxExplainer, bootstrap_ci
+pd.set_option('display.width', 180); pd.set_option('display.max_columns', 30)'''),
+    (4, 'run', (), r'''CFGS = {'ci': dict(recipe='ci', ssl_recipe='ci', n_probe=800, n_bn=512, n_neg=64, n_eval=24, n_held=16, steps=8,
+                   n_masks_fig=256, n_masks=128, mask_bs=32, seed=0),
+        'course': dict(recipe='course', ssl_recipe='course', n_probe=4000, n_bn=2048, n_neg=64, n_eval=64, n_held=32,
+                       steps=16, n_masks_fig=2000, n_masks=500, mask_bs=64, seed=0),
+        'full': dict(recipe='course', ssl_recipe='full', n_probe=None, n_bn=4096, n_neg=64, n_eval=500, n_held=64,
+                     steps=16, n_masks_fig=2000, n_masks=2000, mask_bs=64, seed=0)}
 cfg = CFGS[SCALE]
 if SCALE == 'full' and not torch.cuda.is_available():
-    raise RuntimeError("SSLXAI_SCALE=full trains DenseNet169 (supervised and SimCLR) on 19,171 patches: that needs a GPU, "
-                       "and torch sees none here. Use SSLXAI_SCALE=ci for the CPU-sized run.")
-device = default_device()
+    raise RuntimeError("SSLXAI_SCALE=full explains DenseNet169 encoders pretrained for 100 epochs: that needs a GPU, and torch sees none here.")
 t_start = time.perf_counter()
 cfg'''),
     (6, 'run', (), r'''train_src, valid_src, data_used = real_or_synth(2000, 600)
 print(data_used, '|', len(train_src), 'train,', len(valid_src), 'valid')'''),
-    (8, 'test', (), r'''rng = np.random.default_rng(cfg['seed'])
+    (8, 'run', (), r'''sup_data = data_path('pcam-subset') if has_real_data() else 'synthetic'
+crun = train_recipe(sup_data, cfg['recipe'], progress=False); cres = finish(crun)
+sup_model, sup_meta = load_model(crun['final']); sup_model.eval()
+srun = pretrain_recipe(train_src, valid_src, cfg['ssl_recipe'], progress=False)
+ssl_trained, ssl_init, sres = load_pretrained(srun['folder'])
+stats = sres['stats']
+ssl = {'SimCLR': recalibrated(ssl_trained, train_src, n=cfg['n_bn'], stats=stats),
+       'random init': recalibrated(ssl_init, train_src, n=cfg['n_bn'], stats=stats)}
+print(f"supervised: {crun['cfg']['arch']}, PCam valid accuracy {cres['valid_accuracy']:.3f}, AUC {cres['valid_auc']:.3f}")
+print(f"SimCLR: {sres['cfg']['encoder']}, {sres['images']:,} views seen, final validation NT-Xent "
+      f"{sres['history'][-1]['valid_loss']:.2f} (chance {sres['chance']:.2f})")'''),
+    (9, 'test', (), r'''test_eq(set(ssl), {'SimCLR', 'random init'})
+assert not torch.equal(ssl['SimCLR'].encoder.features.conv0.weight, ssl['random init'].encoder.features.conv0.weight)'''),
+    (11, 'run', (), r'''rng = np.random.default_rng(cfg['seed'])
 yv_all = np.asarray(valid_src.labels)
 pick = np.concatenate([rng.choice(np.flatnonzero(yv_all == c), 2, replace=False) for c in (1, 0)])
-rest = np.setdiff1d(np.arange(len(valid_src)), pick)
-neg_idx = np.sort(rng.choice(rest, cfg['n_neg'], replace=False))
-imgs = np.stack([valid_src[int(i)][0] for i in pick])                     # uint8 [4,96,96,3]
-labels = yv_all[pick]
-neg_imgs = np.stack([valid_src[int(i)][0] for i in neg_idx])
-test_eq(list(labels), [1, 1, 0, 0])
-pick, labels'''),
-    (10, 'run', (), r'''set_seed(cfg['seed'])
-dls = pcam_dls(train_src, valid=valid_src, n=cfg['n_sup'], valid_pct=0.25, bs=cfg['bs'], seed=cfg['seed'], device=device)
-stats = dls.stats
-sup = pcam_learner(dls, arch=cfg['arch'], fast_cpu=device.type == 'cpu')   # bf16 autocast + channels_last on a CPU
-if cfg['fp16']: sup = sup.to_fp16()
-t0 = time.perf_counter()
-with sup.no_bar(), sup.no_logging():
-    sup.fit_one_cycle(cfg['sup_epochs'], cfg['sup_lr'])
-    sup_val = dict(zip(['loss', 'accuracy', 'auc'], map(float, sup.validate())))
-sup_s = time.perf_counter() - t0
-print(f"supervised: {len(dls.train_idxs)} train / {len(dls.valid_idxs)} valid patches, {sup_s:.0f} s:",
-      {k: round(v, 3) for k, v in sup_val.items()})'''),
-    (11, 'test', (), r'''assert 0 <= sup_val['accuracy'] <= 1 and np.isfinite(sup_val['loss'])'''),
-    (13, 'run', (), r'''set_seed(cfg['seed'])
-sdls = pcam_dls(train_src, valid=valid_src, n=cfg['n_ssl'], valid_pct=0.05, bs=cfg['bs'], aug=False, stats=stats,
-                seed=cfg['seed'] + 1, device=device)
-ssl = simclr_learner(sdls, create_simclr_model(cfg['arch']).to(device), aug=SimCLRAugment(size=cfg['view_px']),
-                     temp=cfg['temp'], seed=cfg['seed'], cbs=[BF16Autocast()] if device.type == 'cpu' else None)
-if cfg['fp16']: ssl = ssl.to_fp16()
-t0 = time.perf_counter()
-with ssl.no_bar(), ssl.no_logging(): ssl.fit_one_cycle(cfg['ssl_epochs'], cfg['ssl_lr'])
-ssl_s = time.perf_counter() - t0
-losses = np.array([float(l) for l in ssl.recorder.losses])
-model = ssl.model.eval()
-print(f"SimCLR: {len(losses)} steps in {ssl_s:.0f} s, NT-Xent {losses[:3].mean():.2f} -> {losses[-3:].mean():.2f} "
-      f"(chance log(2B-1) = {np.log(2*cfg['bs']-1):.2f})")'''),
-    (14, 'test', (), r'''assert np.isfinite(losses).all() and losses[-3:].mean() < losses[:3].mean(), losses'''),
-    (16, 'run', (), r'''t0 = time.perf_counter()
-Ft, yt = embed(model, train_src, stats=stats, n=cfg['n_probe'], seed=cfg['seed'] + 2)
-Fv, yv = embed(model, ArraySource(neg_imgs, yv_all[neg_idx]), stats=stats)
-clf = fit_probe(Ft, yt)
-probe_acc = float((clf.predict(Fv) == yv).mean())
-head = probe_head(clf).to(device)
-print(f"probe: {len(Ft)} training embeddings, accuracy {probe_acc:.2f} on the {len(Fv)} bank patches, {time.perf_counter()-t0:.1f} s")'''),
-    (17, 'test', (), r'''test_eq(head.out_features, 1)
-with torch.no_grad():   # the nn.Linear gives the same decision as the scikit-learn pipeline
-    test_eq((head(torch.as_tensor(Fv).to(device))[:, 0] > 0).cpu().numpy().astype(int), clf.predict(Fv))'''),
-    (19, 'run', (), r'''def norm_batch(u8):
-    "uint8 NHWC patches -> float NCHW normalised with the classifier's statistics, on the device."
-    x = torch.as_tensor(u8).permute(0, 3, 1, 2).float().div(255)
-    mean, std = (torch.tensor(s).view(1, 3, 1, 1) for s in stats)
-    return ((x - mean)/std).to(device)
+neg_idx = np.sort(rng.choice(np.setdiff1d(np.arange(len(valid_src)), pick), cfg['n_neg'], replace=False))
+imgs, labels = valid_src.get_batch(pick)
+neg_imgs = valid_src.get_batch(neg_idx)[0]
+pos = np.flatnonzero(yv_all == 1)
+p_pos, _ = predict_source(sup_model, sup_meta, valid_src, pos, progress=False)
+tp = pos[p_pos.argmax(1) == 1]
+order = np.random.default_rng(0).permutation(tp)
+sel, held = np.sort(order[:cfg['n_eval']]), np.sort(order[cfg['n_eval']:cfg['n_eval'] + cfg['n_held']])
+tp_imgs, held_imgs = valid_src.get_batch(sel)[0], valid_src.get_batch(held)[0]
+print(f"{len(tp)} of {len(pos)} tumour patches are true positives of the supervised model; {len(sel)} scored, {len(held)} choose the layer")'''),
+    (12, 'test', (), r'''test_eq(list(labels), [1, 1, 0, 0]); assert not set(sel) & set(held) and not set(pick) & set(neg_idx)'''),
+    (14, 'run', (), r'''heads = {}
+for name, m in ssl.items():
+    Ft, yt = embed(m, train_src, stats=stats, n=cfg['n_probe'], seed=cfg['seed'] + 2)
+    Fv, yv = embed(m, valid_src, stats=stats, n=1000, seed=cfg['seed'] + 3)
+    clf, ph = fit_probe(Ft, yt), prototype_head(Ft, yt)
+    with torch.no_grad(): ph_acc = float(((ph(torch.as_tensor(Fv))[:, 1] > 0).numpy() == yv).mean())
+    heads[name] = dict(probe=probe_head(clf), proto=ph, probe_acc=float((clf.predict(Fv) == yv).mean()), proto_acc=ph_acc)
+pd.DataFrame({n: {k: h[k] for k in ('probe_acc', 'proto_acc')} for n, h in heads.items()}).T.round(3)'''),
+    (15, 'test', (), r'''for h in heads.values():
+    test_eq(h['proto'].out_features, 2); assert 0.5 < h['proto_acc'] <= 1 and 0.5 < h['probe_acc'] <= 1   # both read the label above chance'''),
+    (17, 'run', (), r'''def mean_offdiag_cos(Z):
+    C = F.cosine_similarity(Z[:, None], Z[None], dim=-1)
+    return float(C[~torch.eye(len(Z), dtype=bool)].mean())
 
-x, xneg = norm_batch(imgs), norm_batch(neg_imgs)
+xneg = to_input(neg_imgs, stats)
+cos_tab = {}
+for name, m in ssl.items():
+    with torch.no_grad(): Z = m.embed(xneg)
+    cos_tab[name] = dict(uncentred=mean_offdiag_cos(Z), centred=mean_offdiag_cos(Z - heads[name]['proto'].mean))
+pd.DataFrame(cos_tab).T.round(3)'''),
+    (18, 'test', (), r'''for v in cos_tab.values(): assert abs(v['centred']) < v['uncentred'], cos_tab      # centring spreads the embeddings'''),
+    (20, 'run', (), r'''x = to_input(imgs, stats); x_sup = to_input(imgs, sup_meta['stats'])
 view_aug = SimCLRAugment(size=None, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0, rot90=False, stats=stats)
-x2 = view_aug.view(x.cpu(), generator=cfg['seed']).to(device)
-sup_model = sup.model.eval()
-enc = nn.Sequential(model.encoder, model.pool).eval()         # x -> embedding, the same function as model.embed
-probe_model = nn.Sequential(model.encoder, model.pool, head).eval()
-with torch.no_grad(): z2, zneg = enc(x2), enc(xneg)
-layer = cfg['layer']
+x2 = view_aug.view(x, generator=cfg['seed']); xneg2 = view_aug.view(xneg, generator=cfg['seed'] + 1)
+sup_layer = 'features.denseblock1' if SCALE != 'ci' else 'features.denseblock3'
+layer, T = 'features.denseblock3', sres['cfg']['temp']
 t0 = time.perf_counter()
-with GradCAM(sup_model, layer) as cam: m_sup = cam(x, targets=1); s_sup = cam.scores
-with GradCAM(enc, '0.' + layer) as cam:
-    m_sim = cam(x, SimilarityTarget(z2, measure='cosine')); s_sim = cam.scores
-    m_nce = cam(x, InfoNCETarget(z2, zneg, temp=cfg['temp'])); s_nce = cam.scores
-with GradCAM(probe_model, '0.' + layer) as cam: m_probe = cam(x, targets=lambda o: o[:, 0]); s_probe = cam.scores
+with GradCAM(sup_model, sup_layer) as cam: m_sup = cam(x_sup, targets=1)
+maps, scores = {}, {}
+for name, m in ssl.items():
+    enc = nn.Sequential(m.encoder, m.pool).eval()              # x -> embedding, the same function as m.embed
+    mu, proto = heads[name]['proto'].mean, heads[name]['proto'].prototype
+    with torch.no_grad(): z2, pn = enc(x2), torch.cat([m(xneg), m(xneg2)])
+    with GradCAM(enc, '0.' + layer) as cam:
+        maps[name, 'view'] = cam(x, SimilarityTarget(z2, centre=mu)); scores[name, 'view'] = cam.scores
+        maps[name, 'prototype'] = cam(x, SimilarityTarget(proto, centre=mu)); scores[name, 'prototype'] = cam.scores
+    with GradCAM(m.eval(), 'encoder.' + layer) as cam:       # the projection head's output: where NT-Xent was trained
+        with torch.no_grad(): p2 = m(x2)
+        maps[name, 'InfoNCE'] = cam(x, InfoNCETarget(p2, pn, temp=T)); scores[name, 'InfoNCE'] = cam.scores
+    with GradCAM(nn.Sequential(m.encoder, m.pool, heads[name]['probe']).eval(), '0.' + layer) as cam:
+        maps[name, 'probe'] = cam(x, targets=lambda o: o[:, 0]); scores[name, 'probe'] = cam.scores
 gc_s = time.perf_counter() - t0
 t0 = time.perf_counter()
-rx = relax(model.embed, x, n_masks=cfg['n_masks'], mask_bs=cfg['mask_bs'], seed=cfg['seed'])
+rx = {name: relax(m.embed, x, n_masks=cfg['n_masks_fig'], mask_bs=cfg['mask_bs'], seed=cfg['seed'], centre=heads[name]['proto'].mean)
+      for name, m in ssl.items()}
 relax_s = time.perf_counter() - t0
-print(f"Grad-CAM, 4 variants: {gc_s:.2f} s; RELAX, {cfg['n_masks']} masks x 4 patches: {relax_s:.1f} s")'''),
-    (20, 'test', (), r'''test_eq(m_sim.shape, m_sup.shape); test_eq(rx.importance.shape, (4, 96, 96))
+print(f"Grad-CAM, 9 maps x 4 patches: {gc_s:.1f} s; RELAX, {cfg['n_masks_fig']} masks x 4 patches x 2 encoders: {relax_s:.0f} s")'''),
+    (21, 'test', (), r'''m = ssl['SimCLR']; mu = heads['SimCLR']['proto'].mean
 with torch.no_grad():   # the scores explained are the ones stated
-    test_close(s_sim, F.cosine_similarity(model.embed(x), z2), eps=1e-4)
-    test_close(s_probe, head(model.embed(x))[:, 0], eps=1e-4)
-for mp in (m_sup, m_sim, m_nce, m_probe, rx.importance, rx.uncertainty): assert torch.isfinite(mp).all()'''),
-    (22, 'run', (), r'''gray = to_gray(imgs)                                                   # [4,96,96] in [0,1]
-cols = [('supervised\nGrad-CAM', m_sup), ('similarity\nto its view', m_sim), ('InfoNCE vs\n64 negatives', m_nce),
-        ('linear probe\nGrad-CAM', m_probe), ('RELAX\nimportance', rx.importance), ('RELAX\nuncertainty', rx.uncertainty),
-        ('U-RELAX', rx.u_relax)]
-ups = [normalize(upsample(m.float().cpu(), 96)) for _, m in cols]
-ups[-1] = torch.where(rx.u_relax.cpu() > 0, ups[4], torch.zeros(()))    # U-RELAX: the importance, kept where certain
+    z, z2s = m.embed(x), m.embed(x2)
+    test_close(scores['SimCLR', 'view'], ((z - mu)*(z2s - mu)).sum(1), eps=1e-3)
+    test_close(scores['SimCLR', 'probe'], heads['SimCLR']['probe'](z)[:, 0], eps=1e-4)
+for mp in list(maps.values()) + [r.importance for r in rx.values()]: assert torch.isfinite(mp).all()'''),
+    (23, 'run', (), r'''gray = to_gray(imgs)
+cols = [('supervised\nGrad-CAM', m_sup)] + [(f"{'SimCLR' if n == 'SimCLR' else 'random'}\n{k}", maps[n, k])
+        for n in ssl for k in ('prototype', 'view', 'InfoNCE')] + \
+       [('SimCLR\nprobe', maps['SimCLR', 'probe'])] + [(f"{'SimCLR' if n == 'SimCLR' else 'random'}\nRELAX", rx[n].importance) for n in ssl]
+ups = [normalize(upsample(m_.float(), 96)) for _, m_ in cols]
 names = {0: 'normal', 1: 'tumour'}
-fig, axs = plt.subplots(4, len(cols) + 1, figsize=(10, 5.6))
+fig, axs = plt.subplots(4, len(cols) + 1, figsize=(13, 5.4))
 for i in range(4):
     axs[i, 0].imshow(imgs[i]); axs[i, 0].set_ylabel(f"{names[int(labels[i])]} ({labels[i]})", fontsize=8)
     for j, (nm, raw) in enumerate(cols):
         a = axs[i, j + 1]; a.imshow(gray[i], cmap='gray', vmin=0, vmax=1)
-        u = ups[j][i].numpy()
-        if nm == 'U-RELAX': u = np.ma.masked_where(rx.u_relax[i].cpu().numpy() == 0, u)   # dropped pixels: no colour
-        if float(raw[i].max()) > 0: a.imshow(u, cmap='jet', alpha=0.45, vmin=0, vmax=1)
-        else: a.text(48, 86, 'all zero', color='w', fontsize=7, ha='center', bbox=dict(fc='k', alpha=0.6, lw=0))   # no positive evidence
+        if float(raw[i].max()) > 0: a.imshow(ups[j][i].numpy(), cmap='jet', alpha=0.45, vmin=0, vmax=1)
+        else: a.text(48, 86, 'all zero', color='w', fontsize=7, ha='center', bbox=dict(fc='k', alpha=0.6, lw=0))
     for a in axs[i]:
         a.add_patch(plt.Rectangle((31.5, 31.5), 32, 32, fill=False, ec='lime', lw=0.8)); a.set_xticks([]); a.set_yticks([])
 axs[0, 0].set_title('patch', fontsize=8)
-for j, (nm, _) in enumerate(cols): axs[0, j + 1].set_title(nm, fontsize=8)
+for j, (nm, _) in enumerate(cols): axs[0, j + 1].set_title(nm, fontsize=7)
 plt.tight_layout()'''),
-    (23, 'test', (), r'''test_fig_exists(fig)'''),
-    (25, 'run', (), r'''def spearman(a, b):
+    (24, 'test', (), r'''test_fig_exists(fig); test_eq(len(cols), 10)'''),
+    (26, 'run', (), r'''def spearman(a, b):
     ra, rb = (t.flatten().argsort().argsort().float() for t in (a, b))
     return float(torch.corrcoef(torch.stack([ra, rb]))[0, 1])
 
-short = ['supervised', 'similarity', 'InfoNCE', 'probe', 'RELAX imp.', 'RELAX unc.']
-corr = pd.DataFrame([[np.mean([spearman(ups[a][i], ups[b][i]) for i in range(4)]) for b in range(6)] for a in range(6)],
-                    index=short, columns=short)
+short = [nm.replace('\n', ' ') for nm, _ in cols]
+corr = pd.DataFrame([[np.mean([spearman(ups[a][i], ups[b][i]) for i in range(4)]) for b in range(len(cols))]
+                     for a in range(len(cols))], index=short, columns=short)
 centre = pd.Series({n: float((ups[k][:, 32:64, 32:64].sum((1, 2)) / ups[k].sum((1, 2)).clamp_min(1e-12)).mean())
                     for k, n in enumerate(short)}, name='centre share')
 corr.round(2)'''),
-    (26, 'run', (), r'''centre.round(2)'''),
-    (27, 'test', (), r'''test_close(np.diag(corr.values), np.ones(6), eps=1e-6)
-assert corr.abs().values.max() <= 1 + 1e-6 and centre.between(0, 1).all()'''),
-    (30, 'run', (), r'''def mask_convergence(fn, x, ns, n_ref, seed=0):
+    (27, 'run', (), r'''centre.round(3)'''),
+    (28, 'test', (), r'''test_close(np.diag(corr.values), np.ones(len(cols)), eps=1e-6)
+test_close(corr.values, corr.values.T, eps=1e-6)            # symmetric, as a correlation must be'''),
+    (30, 'run', (), r'''protoclf = {n: PooledClassifier(m.encoder, heads[n]['proto']).eval() for n, m in ssl.items()}
+rank_ssl = rank_layers(protoclf['SimCLR'], to_input(held_imgs, stats), target=1, criterion='faithfulness', steps=cfg['steps'])
+ssl_layer = rank_ssl.layer.iloc[0]
+print(rank_ssl.round(3).to_string(index=False)); print('chosen:', ssl_layer)'''),
+    (31, 'run', (), r'''src_tp = (tp_imgs, np.ones(len(sel), int), centre_box_mask(len(sel)))
+ev = dict(n=len(sel), n_ref=0, steps=cfg['steps'], reference=False, seed=cfg['seed'], details=True)
+t0 = time.perf_counter()
+runs = {'supervised DenseNet169': evaluate_explanations((sup_model, sup_meta), src_tp, {'Grad-CAM': CAMExplainer(GradCAM)},
+                                                        layers=list(dict.fromkeys([sup_layer, 'features.norm5'])), **ev)}
+for n in ssl:
+    runs[f'{n} encoder'] = evaluate_explanations(protoclf[n], src_tp, stats=stats, layers=[ssl_layer],
+        explainers={'contrastive Grad-CAM': CAMExplainer(GradCAM),
+                    'RELAX': RelaxExplainer(n_masks=cfg['n_masks'], mask_bs=cfg['mask_bs'], centre=heads[n]['proto'].mean)}, **ev)
+score_s = time.perf_counter() - t0
+print(f"scored {len(sel)} patches: {score_s:.0f} s")'''),
+    (32, 'run', (), r'''def ci_str(t): return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
+rows = []
+for model_name, (tab, det) in runs.items():
+    for _, r in tab.iterrows():
+        ps = det.per_sample[(det.per_sample.explainer == r.explainer) & (det.per_sample.layer == r.layer)]
+        rows.append(dict(model=model_name, explainer=r.explainer, layer=r.layer, map=r['map'],
+                         energy=bootstrap_ci(ps.energy), pointing=bootstrap_ci(ps.pointing),
+                         deletion=bootstrap_ci(ps.deletion_auc), deletion_random=r.deletion_auc_random,
+                         insertion=bootstrap_ci(ps.insertion_auc), insertion_random=r.insertion_auc_random,
+                         rand_ssim=bootstrap_ci(ps.rand_ssim), rand_ssim_unrelated=r.rand_ssim_unrelated))
+scores_tab = pd.DataFrame(rows)
+show = scores_tab.copy()
+for c in ('energy', 'pointing', 'deletion', 'insertion', 'rand_ssim'): show[c] = show[c].map(ci_str)
+show.round(3)'''),
+    (33, 'test', (), r'''test_eq(len(scores_tab), len(dict.fromkeys([sup_layer, 'features.norm5'])) + 4)
+for c in ('energy', 'pointing'): assert all(0 <= t[1] <= t[0] <= t[2] <= 1 for t in scores_tab[c]), c'''),
+    (35, 'run', (), r'''def verdicts(r):
+    return dict(energy_above_chance=bool(r.energy[1] > 1024/9216), pointing_above_chance=bool(r.pointing[1] > 1024/9216),
+                deletion_beats_random=bool(r.deletion[2] < r.deletion_random), insertion_beats_random=bool(r.insertion[1] > r.insertion_random))
+verdict_tab = pd.DataFrame([dict(model=r.model, explainer=r.explainer, layer=r.layer, **verdicts(r)) for r in scores_tab.itertuples()])
+summary = dict(**provenance(), n_scored=len(sel), ssl_layer=ssl_layer, sup_layer=sup_layer, n_masks=cfg['n_masks'],
+               rows=[{k: (list(np.round(v, 4)) if isinstance(v, tuple) else v) for k, v in r.items()} for r in scores_tab.to_dict('records')],
+               verdicts=verdict_tab.to_dict('records'))
+if SCALE != 'ci': Path(f'results/explain_ssl_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
+verdict_tab'''),
+    (37, 'test', (), r'''saved = json.loads(Path('results/explain_ssl_course.json').read_text())
+assert saved['n_scored'] >= 64
+rows = {(r['model'], r['explainer']): r for r in saved['rows']}
+chance = 1024/9216
+for enc in ('SimCLR encoder', 'random init encoder'):
+    e = rows[enc, 'contrastive Grad-CAM']['energy']; assert e[1] <= chance <= e[2], e        # contrastive Grad-CAM: at chance
+    assert rows[enc, 'RELAX']['pointing'][1] > chance                                            # RELAX peaks in the centre, both encoders
+s, r = rows['SimCLR encoder', 'contrastive Grad-CAM'], rows['random init encoder', 'contrastive Grad-CAM']
+assert s['deletion'][2] < s['deletion_random'] and not r['deletion'][2] < r['deletion_random']  # faithful for SimCLR only
+assert s['rand_ssim'][0] < s['rand_ssim_unrelated'] + 0.02                                        # passes the randomisation check
+x = rows['SimCLR encoder', 'RELAX']; assert x['rand_ssim'][0] > x['rand_ssim_unrelated']          # RELAX: no better than unrelated maps'''),
+    (39, 'run', (), r'''def mask_convergence(fn, x, ns, n_ref, seed=0):
     "Mean rank correlation between the RELAX importance from `n` masks and from `n_ref` masks (another seed)."
     ref = relax(fn, x, n_masks=n_ref, mask_bs=64, seed=seed + 1000).importance
     return {n: float(np.mean([spearman(relax(fn, x, n_masks=n, mask_bs=64, seed=seed).importance[i], ref[i])
                               for i in range(len(x))])) for n in ns}'''),
-    (31, 'run', ('slow',), r'''#| slow
-conv_full = mask_convergence(model.embed, x, (64, 128, 256, 512, 1024), 2048)
+    (40, 'run', ('slow',), r'''#| slow
+conv_full = mask_convergence(ssl['SimCLR'].embed, x, (64, 128, 256, 512, 1024), 2048)
 conv_full'''),
-    (32, 'run', (), r'''conv = mask_convergence(model.embed, x[:2], (16, 64), 128)
+    (41, 'run', (), r'''conv = mask_convergence(ssl['SimCLR'].embed, x[:2], (16, 64), 128)
 conv'''),
-    (33, 'test', (), r'''assert conv[64] > conv[16], conv     # more masks, closer to the reference map'''),
-    (36, 'run', (), r'''total_s = time.perf_counter() - t_start
-{k: round(v, 1) for k, v in dict(supervised_training=sup_s, simclr_training=ssl_s, gradcam_4_variants=gc_s, relax=relax_s,
-                                   notebook_after_imports=total_s).items()}'''),
+    (42, 'test', (), r'''assert conv[64] > conv[16], conv     # more masks, closer to the reference map'''),
+    (45, 'run', (), r'''total_s = time.perf_counter() - t_start
+{k: round(v, 1) for k, v in dict(gradcam_maps=gc_s, relax_figure=relax_s, scoring=score_s, notebook_after_imports=total_s).items()}'''),
 ]
 nb = NbRunner('nbs/65_explain_ssl.ipynb', CELLS)
 
-def test_65_explain_ssl_cell008(nbflags): nb.run_to(8, nbflags)
+def test_65_explain_ssl_the_models(nbflags): nb.run_to(9, nbflags)   # nbs/65_explain_ssl.ipynb cell 9
 
-def test_65_explain_ssl_cell011(nbflags): nb.run_to(11, nbflags)
+def test_65_explain_ssl_the_patches(nbflags): nb.run_to(12, nbflags)   # nbs/65_explain_ssl.ipynb cell 12
 
-def test_65_explain_ssl_cell014(nbflags): nb.run_to(14, nbflags)
+def test_65_explain_ssl_probe_and_prototype_heads(nbflags): nb.run_to(15, nbflags)   # nbs/65_explain_ssl.ipynb cell 15
 
-def test_65_explain_ssl_cell017(nbflags): nb.run_to(17, nbflags)
+def test_65_explain_ssl_centring(nbflags): nb.run_to(18, nbflags)   # nbs/65_explain_ssl.ipynb cell 18
 
-def test_65_explain_ssl_cell020(nbflags): nb.run_to(20, nbflags)
+def test_65_explain_ssl_the_maps(nbflags): nb.run_to(21, nbflags)   # nbs/65_explain_ssl.ipynb cell 21
 
-def test_65_explain_ssl_cell023(nbflags): nb.run_to(23, nbflags)
+def test_65_explain_ssl_the_maps_2(nbflags): nb.run_to(24, nbflags)   # nbs/65_explain_ssl.ipynb cell 24
 
-def test_65_explain_ssl_cell027(nbflags): nb.run_to(27, nbflags)
+def test_65_explain_ssl_do_the_methods_agree(nbflags): nb.run_to(28, nbflags)   # nbs/65_explain_ssl.ipynb cell 28
 
-def test_65_explain_ssl_cell033(nbflags): nb.run_to(33, nbflags)
+def test_65_explain_ssl_scoring_the_maps_with_the_evaluation_suite(nbflags): nb.run_to(33, nbflags)   # nbs/65_explain_ssl.ipynb cell 33
 
-def test_65_explain_ssl_runs_to_end(nbflags): nb.run_to(36, nbflags)
+def test_65_explain_ssl_what_the_course_scale_maps_show(nbflags): nb.run_to(37, nbflags)   # nbs/65_explain_ssl.ipynb cell 37
+
+def test_65_explain_ssl_how_many_masks_does_relax_need(nbflags): nb.run_to(42, nbflags)   # nbs/65_explain_ssl.ipynb cell 42
+
+def test_65_explain_ssl_runs_to_end(nbflags): nb.run_to(45, nbflags)

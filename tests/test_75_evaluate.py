@@ -209,11 +209,91 @@ assert saved['energy'][1] <= 1024/9216 <= saved['energy'][2], saved['energy']   
 assert saved['pointing'][0] < 2*1024/9216, saved['pointing']                        # pointing game: not twice chance
 assert saved['deletion_minus_random'][2] < 0 < saved['deletion_minus_random'][0] + 0.02   # faster than random, by little
 test_eq((saved['energy_above_chance'], saved['pointing_twice_chance'], saved['deletion_faster_than_random']), (False, False, True))'''),
-    (74, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (74, 'run', (), r'''
+from sslxai.recipe import CentreSwap
+from sklearn.metrics import roc_auc_score
+rrun = train_recipe(root, CCFG['recipe'], progress=False, swap=0.5)
+rres = finish(rrun)
+rmodel, rmeta = load_model(rrun['final'])
+models = {'plain': (cmodel, cmeta), 'CentreSwap': (rmodel, rmeta)}
+va_imgs, va_y = va_src.get_batch(np.arange(len(va_src)))
+
+def swapped(imgs, y, seed=0, bs=512):
+    "The patches with every border taken from a patch of the other class (CentreSwap p=1), uint8."
+    torch.manual_seed(seed); out = []
+    for i in range(0, len(imgs), bs):
+        xb = torch.as_tensor(imgs[i:i+bs]).permute(0, 3, 1, 2).float()
+        out.append(CentreSwap(1.)((xb, torch.as_tensor(y[i:i+bs])))[0].permute(0, 2, 3, 1).byte().numpy())
+    return np.concatenate(out)
+
+va_sw = swapped(va_imgs, va_y)
+def probs(m, meta, imgs, bs=128):
+    with torch.inference_mode(): return np.concatenate([F.softmax(m(to_input(imgs[i:i+bs], meta['stats'])), 1)[:, 1].numpy() for i in range(0, len(imgs), bs)])
+pv = {k: probs(m, meta, va_imgs) for k, (m, meta) in models.items()}
+ps = {k: probs(m, meta, va_sw) for k, (m, meta) in models.items()}
+acc_tab = pd.DataFrame({k: dict(accuracy=((pv[k] > .5) == va_y).mean(), auc=roc_auc_score(va_y, pv[k]),
+                                swapped_accuracy=((ps[k] > .5) == va_y).mean(),
+                                swapped_normal_kept=((ps[k] <= .5) & (va_y == 0)).sum()/(va_y == 0).sum(),
+                                swapped_tumour_kept=((ps[k] > .5) & (va_y == 1)).sum()/(va_y == 1).sum()) for k in models}).T
+acc_tab.round(3)
+'''),
+    (75, 'test', (), r'''
+test_eq(va_sw.shape, va_imgs.shape); test_eq(va_sw[:, 32:64, 32:64], va_imgs[:, 32:64, 32:64])     # centres kept
+assert (va_sw[:, :32] != va_imgs[:, :32]).any()                                                       # borders changed
+if crun['cfg'].get('n') is None: test_close(acc_tab.loc['plain', 'accuracy'], cres['valid_accuracy'], eps=0.01)   # the model's own score
+'''),
+    (76, 'run', (), r'''
+both = np.flatnonzero((va_y == 1) & (pv['plain'] > .5) & (pv['CentreSwap'] > .5))
+order_b = np.random.default_rng(0).permutation(both)
+sel_b, held_b = np.sort(order_b[:CCFG['n']]), np.sort(order_b[CCFG['n']:CCFG['n'] + CCFG['n_held']])
+box_b = centre_box_mask(len(sel_b))
+rule_rows, chosen_b = [], {}
+for k, (m, meta) in models.items():
+    xs, xh = to_input(va_imgs[sel_b], meta['stats']), to_input(va_imgs[held_b], meta['stats'])
+    chosen_b[k] = rank_layers(m, xh, target=1, criterion='faithfulness', steps=CCFG['steps']).layer.iloc[0]
+    for layer in dict.fromkeys([chosen_b[k], 'features.norm5']):
+        with GradCAM(m, layer) as cam: raw = cam(xs, targets=1).detach().float()
+        up = resize_maps(raw, (96, 96))
+        row = dict(model=k, layer=layer, map=f"{raw.shape[-2]}x{raw.shape[-1]}", chosen=layer == chosen_b[k],
+                   energy=bootstrap_ci(energy_in_mask(up, box_b)), pointing=bootstrap_ci(pointing_game(up, box_b)))
+        if layer == chosen_b[k]:
+            d_gc = deletion_auc(m, xs, up, target=1, steps=CCFG['steps'])
+            d_rd = deletion_auc(m, xs, random_maps(len(sel_b), 96, map_size=tuple(raw.shape[-2:]), seed=1), target=1, steps=CCFG['steps'])
+            row['deletion_minus_random'] = bootstrap_ci(d_gc - d_rd)
+        rule_rows.append(row)
+rule_tab = pd.DataFrame(rule_rows)
+fmt = lambda t: f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]" if isinstance(t, tuple) else ''
+print(f"{len(both)} tumour patches are classified as tumour by both models; {len(sel_b)} scored, {len(held_b)} chose the layers")
+rule_tab.assign(**{c: rule_tab[c].map(fmt) for c in ('energy', 'pointing', 'deletion_minus_random')})
+'''),
+    (77, 'test', (), r'''
+test_eq(set(rule_tab.model), {'plain', 'CentreSwap'}); assert not set(sel_b) & set(held_b)
+for t in rule_tab.energy: assert 0 <= t[1] <= t[0] <= t[2] <= 1
+rule_summary = dict(n=len(sel_b), swap=0.5, models={k: dict(valid_accuracy=round(float(acc_tab.loc[k, 'accuracy']), 4),
+                    valid_auc=round(float(acc_tab.loc[k, 'auc']), 4), swapped_accuracy=round(float(acc_tab.loc[k, 'swapped_accuracy']), 4),
+                    chosen_layer=chosen_b[k]) for k in models},
+                    rows=[{kk: ([round(v, 4) for v in vv] if isinstance(vv, tuple) else vv) for kk, vv in r.items() if not (isinstance(vv, float) and np.isnan(vv))}
+                          for r in rule_tab.to_dict('records')])
+if SCALE != 'ci':
+    saved_ev = json.loads(Path(f'results/evaluate_{SCALE}.json').read_text())
+    Path(f'results/evaluate_{SCALE}.json').write_text(json.dumps({**saved_ev, 'label_rule': rule_summary}, indent=1, default=str) + '\n')
+'''),
+    (79, 'test', (), r'''
+lr_saved = json.loads(Path('results/evaluate_course.json').read_text())['label_rule']
+test_eq(set(lr_saved['models']), {'plain', 'CentreSwap'})
+rr = {(r['model'], r['layer']): r for r in lr_saved['rows']}
+ch = {k: v['chosen_layer'] for k, v in lr_saved['models'].items()}
+assert rr['CentreSwap', ch['CentreSwap']]['energy'][1] > 1024/9216                     # above chance, interval excludes it
+assert rr['plain', ch['plain']]['energy'][2] < rr['CentreSwap', ch['CentreSwap']]['energy'][1] + 0.01
+assert rr['CentreSwap', 'features.norm5']['pointing'][0] >= 2*1024/9216                # norm5: at least twice chance
+assert lr_saved['models']['CentreSwap']['swapped_accuracy'] > lr_saved['models']['plain']['swapped_accuracy']
+assert lr_saved['models']['CentreSwap']['valid_accuracy'] < lr_saved['models']['plain']['valid_accuracy']
+'''),
+    (81, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (75, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (82, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
 test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
@@ -224,28 +304,34 @@ test_eq(list(pd.read_csv(tmpd/'cli.csv').columns), list(syn_tab.columns))'''),
 ]
 nb = NbRunner('nbs/75_evaluate.ipynb', CELLS)
 
-def test_75_evaluate_cell008(nbflags): nb.run_to(8, nbflags)
+def test_75_evaluate_inputs(nbflags): nb.run_to(8, nbflags)   # nbs/75_evaluate.ipynb cell 8
 
-def test_75_evaluate_cell021(nbflags): nb.run_to(21, nbflags)
+def test_75_evaluate_a_verdict_in_words(nbflags): nb.run_to(21, nbflags)   # nbs/75_evaluate.ipynb cell 21
 
-def test_75_evaluate_cell032(nbflags): nb.run_to(32, nbflags)
+def test_75_evaluate_choosing_the_layer_by_measurement(nbflags): nb.run_to(32, nbflags)   # nbs/75_evaluate.ipynb cell 32
 
-def test_75_evaluate_cell036(nbflags): nb.run_to(36, nbflags)
+def test_75_evaluate_the_table_on_synthetic_patches_tumour_masks(nbflags): nb.run_to(36, nbflags)   # nbs/75_evaluate.ipynb cell 36
 
-def test_75_evaluate_cell040(nbflags): nb.run_to(40, nbflags)
+def test_75_evaluate_does_the_deletion_baseline_matter(nbflags): nb.run_to(40, nbflags)   # nbs/75_evaluate.ipynb cell 40
 
-def test_75_evaluate_cell044(nbflags): nb.run_to(44, nbflags)
+def test_75_evaluate_does_the_deletion_baseline_matter_2(nbflags): nb.run_to(44, nbflags)   # nbs/75_evaluate.ipynb cell 44
 
-def test_75_evaluate_cell049(nbflags): nb.run_to(49, nbflags)
+def test_75_evaluate_does_the_deletion_baseline_matter_3(nbflags): nb.run_to(49, nbflags)   # nbs/75_evaluate.ipynb cell 49
 
-def test_75_evaluate_cell053(nbflags): nb.run_to(53, nbflags)
+def test_75_evaluate_real_pcam_patches_centre_box(nbflags): nb.run_to(53, nbflags)   # nbs/75_evaluate.ipynb cell 53
 
-def test_75_evaluate_cell060(nbflags): nb.run_to(60, nbflags)
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on(nbflags): nb.run_to(60, nbflags)   # nbs/75_evaluate.ipynb cell 60
 
-def test_75_evaluate_cell062(nbflags): nb.run_to(62, nbflags)
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_2(nbflags): nb.run_to(62, nbflags)   # nbs/75_evaluate.ipynb cell 62
 
-def test_75_evaluate_cell065(nbflags): nb.run_to(65, nbflags)
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_3(nbflags): nb.run_to(65, nbflags)   # nbs/75_evaluate.ipynb cell 65
 
-def test_75_evaluate_cell072(nbflags): nb.run_to(72, nbflags)
+def test_75_evaluate_what_the_course_scale_model_s_grad_cam_shows(nbflags): nb.run_to(72, nbflags)   # nbs/75_evaluate.ipynb cell 72
 
-def test_75_evaluate_cell075(nbflags): nb.run_to(75, nbflags)
+def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it(nbflags): nb.run_to(75, nbflags)   # nbs/75_evaluate.ipynb cell 75
+
+def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it_2(nbflags): nb.run_to(77, nbflags)   # nbs/75_evaluate.ipynb cell 77
+
+def test_75_evaluate_what_teaching_the_rule_changes(nbflags): nb.run_to(79, nbflags)   # nbs/75_evaluate.ipynb cell 79
+
+def test_75_evaluate_the_command_line(nbflags): nb.run_to(82, nbflags)   # nbs/75_evaluate.ipynb cell 82

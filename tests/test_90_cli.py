@@ -20,17 +20,29 @@ test_eq(r.returncode, 1)
 assert r.stderr.startswith('sslxai evaluate: error:'), r.stderr
 assert 'no_such_model.pth' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 print(r.stderr)'''),
-    (14, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
-    (16, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
+    (14, 'test', (), r'''import tempfile
+from pathlib import Path
+from sslxai.train import create_model, save_model
+m64 = save_model(create_model('tiny_densenet'), Path(tempfile.mkdtemp())/'m64.pth', stats=([.5]*3, [.25]*3), size=64)
+r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'report', '--model', str(m64), '--data', 'synthetic', '--n', '4',
+                    '--out', str(m64.with_suffix('.html')), '--no-progress'], capture_output=True, text=True)
+test_eq(r.returncode, 1)
+assert r.stderr.startswith('sslxai report: error:') and 'Traceback' not in r.stderr, r.stderr
+assert 'images are 96x96 px, but the model was trained on 64x64 px' in r.stderr and not m64.with_suffix('.html').exists()
+print(r.stderr)'''),
+    (16, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
+    (18, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
 assert 'evaluate-explanations' in r.stdout'''),
 ]
 nb = NbRunner('nbs/90_cli.ipynb', CELLS)
 
-def test_90_cli_cell010(nbflags): nb.run_to(10, nbflags)
+def test_90_cli_command_line(nbflags): nb.run_to(10, nbflags)   # nbs/90_cli.ipynb cell 10
 
-def test_90_cli_cell012(nbflags): nb.run_to(12, nbflags)
+def test_90_cli_command_line_2(nbflags): nb.run_to(12, nbflags)   # nbs/90_cli.ipynb cell 12
 
-def test_90_cli_cell014(nbflags): nb.run_to(14, nbflags)
+def test_90_cli_command_line_3(nbflags): nb.run_to(14, nbflags)   # nbs/90_cli.ipynb cell 14
 
-def test_90_cli_cell016(nbflags): nb.run_to(16, nbflags)
+def test_90_cli_command_line_4(nbflags): nb.run_to(16, nbflags)   # nbs/90_cli.ipynb cell 16
+
+def test_90_cli_command_line_5(nbflags): nb.run_to(18, nbflags)   # nbs/90_cli.ipynb cell 18

@@ -31,7 +31,7 @@ demo = _mk_nb([('code', '#| default_exp core'), ('markdown', '# Demo'), ('code',
                ('code', 'x = f()'), ('code', 'test_eq(x, 1)'), ('code', '#| slow\nassert x == 1'),
                ('code', '#| eval: false\nboom()'), ('code', 'print(x)')], tmp/'01_demo.ipynb')
 print(nb_to_test(demo))'''),
-    (16, 'test', (), 'src = nb_to_test(demo)\nassert "(2, \'import\', (), r\'\'\'sslxai.core\'\'\')" in src\nassert \'@pytest.mark.slow\\ndef test_01_demo_cell005\' in src\nassert \'boom\' not in src and \'def test_01_demo_runs_to_end\' in src'),
+    (16, 'test', (), 'src = nb_to_test(demo)\nassert "(2, \'import\', (), r\'\'\'sslxai.core\'\'\')" in src\nassert \'def test_01_demo_demo(nbflags): nb.run_to(4, nbflags)   # nbs/01_demo.ipynb cell 4\' in src\nassert \'@pytest.mark.slow\\ndef test_01_demo_demo_2\' in src\nassert \'boom\' not in src and \'def test_01_demo_runs_to_end\' in src\nheads = _mk_nb([(\'code\', \'assert 1\'), (\'markdown\', \'text\\n### Targets: ints, lists, single-logit models, errors\'),\n                (\'code\', \'assert 1\'), (\'markdown\', \'no heading here\\n```bash\\n# a comment in a code block\\n```\'), (\'code\', \'assert 1\'), (\'markdown\', \'## `find_target_layer`\'),\n                (\'code\', \'assert 1\')], tmp/\'02_heads.ipynb\')\ntest_eq(test_names(heads, [0, 2, 4, 6]), {0: \'test_02_heads_cell000\', 2: \'test_02_heads_targets_ints_lists_single_logit_models_errors\',\n                                         4: \'test_02_heads_targets_ints_lists_single_logit_models_errors_2\',\n                                         6: \'test_02_heads_find_target_layer\'})\ntest_eq(_slug(\'Grad-CAM++ at 96 px: ß, é and 5x5 maps\', 30), \'grad_cam_at_96_px_e_and_5x5\')'),
     (17, 'test', (), r'''bad = _mk_nb([('code', '!pip install foo')], tmp/'02_bad.ipynb')
 test_fail(lambda: nb_to_test(bad), contains='02_bad.ipynb cell 0')'''),
     (19, 'import', (), r'''sslxai.devtools'''),
@@ -70,18 +70,18 @@ test_eq(relative_paths(f"{_tf.gettempdir()}/tmpab12/x.csv"), '<tmp>/tmpab12/x.cs
 ]
 nb = NbRunner('nbs/98_devtools.ipynb', CELLS)
 
-def test_98_devtools_cell007(nbflags): nb.run_to(7, nbflags)
+def test_98_devtools_the_rule(nbflags): nb.run_to(7, nbflags)   # nbs/98_devtools.ipynb cell 7
 
-def test_98_devtools_cell010(nbflags): nb.run_to(10, nbflags)
+def test_98_devtools_the_rule_2(nbflags): nb.run_to(10, nbflags)   # nbs/98_devtools.ipynb cell 10
 
-def test_98_devtools_cell016(nbflags): nb.run_to(16, nbflags)
+def test_98_devtools_generating_a_test_file(nbflags): nb.run_to(16, nbflags)   # nbs/98_devtools.ipynb cell 16
 
-def test_98_devtools_cell017(nbflags): nb.run_to(17, nbflags)
+def test_98_devtools_generating_a_test_file_2(nbflags): nb.run_to(17, nbflags)   # nbs/98_devtools.ipynb cell 17
 
-def test_98_devtools_cell021(nbflags): nb.run_to(21, nbflags)
+def test_98_devtools_running_the_cells(nbflags): nb.run_to(21, nbflags)   # nbs/98_devtools.ipynb cell 21
 
-def test_98_devtools_cell026(nbflags): nb.run_to(26, nbflags)
+def test_98_devtools_readme_md_from_nbs_index_ipynb(nbflags): nb.run_to(26, nbflags)   # nbs/98_devtools.ipynb cell 26
 
-def test_98_devtools_cell030(nbflags): nb.run_to(30, nbflags)
+def test_98_devtools_sync_and_check(nbflags): nb.run_to(30, nbflags)   # nbs/98_devtools.ipynb cell 30
 
-def test_98_devtools_cell034(nbflags): nb.run_to(34, nbflags)
+def test_98_devtools_running_a_notebook_at_a_scale_with_its_outputs(nbflags): nb.run_to(34, nbflags)   # nbs/98_devtools.ipynb cell 34

@@ -19,4 +19,4 @@ assert maps.shape == (4, 3, 3) and (maps >= 0).all()'''),
 ]
 nb = NbRunner('nbs/index.ipynb', CELLS)
 
-def test_index_cell003(nbflags): nb.run_to(3, nbflags)
+def test_index_in_your_own_code(nbflags): nb.run_to(3, nbflags)   # nbs/index.ipynb cell 3
