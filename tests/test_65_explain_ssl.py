@@ -197,7 +197,7 @@ for enc in ('SimCLR encoder', 'random init encoder'):
 s, r = rows['SimCLR encoder', 'contrastive Grad-CAM'], rows['random init encoder', 'contrastive Grad-CAM']
 assert s['deletion'][2] < s['deletion_random'] and not r['deletion'][2] < r['deletion_random']  # faithful for SimCLR only
 assert s['rand_ssim'][0] < s['rand_ssim_unrelated'] + 0.02                                        # passes the randomisation check
-x = rows['SimCLR encoder', 'RELAX']; assert x['rand_ssim'][0] > x['rand_ssim_unrelated']          # RELAX: no better than unrelated maps'''),
+rl = rows['SimCLR encoder', 'RELAX']; assert rl['rand_ssim'][0] > rl['rand_ssim_unrelated']          # RELAX: no better than unrelated maps'''),
     (39, 'run', (), r'''def mask_convergence(fn, x, ns, n_ref, seed=0):
     "Mean rank correlation between the RELAX importance from `n` masks and from `n_ref` masks (another seed)."
     ref = relax(fn, x, n_masks=n_ref, mask_bs=64, seed=seed + 1000).importance
