@@ -146,7 +146,8 @@ test_eq(len({tuple(d8(xs, k).flatten().tolist()) for k in range(8)}), 8)
 test_eq({tuple(d8(d8(xs, 5), k).flatten().tolist()) for k in range(8)}, {tuple(d8(xs, k).flatten().tolist()) for k in range(8)})
 r_tta = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, tta=True)
 test_eq(r_tta['n'], 128); assert r_tta['auc'] != ev['HDF5 pair']['auc']          # the averaged scores differ from the plain ones'''),
-    (54, 'run', (), r'''cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
+    (54, 'run', (), r'''import sys
+cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
