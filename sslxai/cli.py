@@ -12,7 +12,7 @@ __all__ = ['COMMANDS', 'command', 'main']
 
 # %% ../nbs/90_cli.ipynb #488b8d62
 COMMANDS = {
-    'demo': ('sslxai.report', 'demo_cli'),
+    'demo': ('sslxai.demo', 'demo_cli'),
     'train': ('sslxai.recipe', 'train_cli'),
     'pretrain': ('sslxai.pretrain', 'pretrain_cli'),
     'evaluate': ('sslxai.train', 'evaluate_cli'),
@@ -47,7 +47,10 @@ def main(argv:list=None, # arguments after the program name; sys.argv[1:] by def
     except KeyboardInterrupt: sys.exit(130)   # the command has said what was kept and how to continue
     except (ValueError, OSError) as e:     # bad input (DataError, ModelFileError, a missing file): one clear line
         if os.environ.get('SSLXAI_DEBUG'): raise
-        sys.exit(f"sslxai {argv[0]}: error: {e}\n(set SSLXAI_DEBUG=1 for the traceback)")
+        rank, ws = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+        if rank and isinstance(e, (ValueError, FileNotFoundError)): sys.exit(1)   # bad input: the same in every process, process 0 says it
+        who = f" (process {rank} of {ws})" if ws > 1 else ''
+        sys.exit(f"sslxai {argv[0]}{who}: error: {e}\n(set SSLXAI_DEBUG=1 for the traceback)")
 
 # %% ../nbs/90_cli.ipynb #d6b94ff3
 import builtins

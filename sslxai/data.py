@@ -6,10 +6,11 @@
 __all__ = []
 
 # %% ../nbs/19_data.ipynb #741a3957
-import sslxai.sources, sslxai.synth, sslxai.dls
+import sslxai.sources, sslxai.layouts, sslxai.synth, sslxai.dls
 from .sources import *
+from .layouts import *
 from .synth import *
 from .augment import d8, dihedral, hed_jitter, PathoAug
 from .dls import *
 
-__all__ = [*sslxai.sources.__all__, *sslxai.synth.__all__, 'd8', 'dihedral', 'hed_jitter', 'PathoAug', *sslxai.dls.__all__]
+__all__ = [*sslxai.sources.__all__, *sslxai.layouts.__all__, *sslxai.synth.__all__, 'd8', 'dihedral', 'hed_jitter', 'PathoAug', *sslxai.dls.__all__]

@@ -221,7 +221,7 @@ def _fmt_ci(v): return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if isinstance(v, l
 
 def results_table(folder:Path, # the folder of result files, nbs/results
                  ) -> str:
-    "Markdown tables of the saved course- and full-scale results (`paper_*`, `evaluate_*`, `simclr_*`, `explain_ssl_*.json`), for the README."
+    "Markdown tables of the saved course- and full-scale results (`paper_*`, `evaluate_*`, `simclr_*`, `explain_ssl_*`, `backbones_*`, `chest_xray_*.json`), for the README."
     rows = []
     for f in sorted(Path(folder).glob('paper_*.json')):
         d = json.loads(f.read_text())
@@ -257,7 +257,24 @@ def results_table(folder:Path, # the folder of result files, nbs/results
                       f"{_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | 0.111 | {_fmt_ci(r['deletion'])} vs {r['deletion_random']:.3f} | {d.get('date')} |")
     if xs: out += [""] * bool(out) + ["| notebook (scale) | model | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC [95% CI] vs random order | measured |",
                    "|---|---|---|---|---|---|---|---|---|"] + xs
-    return '\n'.join(out) if rows or ev or ss or xs else '(no saved course-scale results yet)'
+    bb = []
+    for f in sorted(Path(folder).glob('backbones_*.json')):
+        d = json.loads(f.read_text())
+        for a, r in d.get('results', {}).items():
+            bb.append(f"| `27_backbones` ({d.get('scale')}) | {a} | {r['n_valid']} | {r['accuracy']:.3f} | {r['auc']:.3f} | {r['train_img_s']:.0f} | "
+                      f"`{r['layer']}` ({r['map_size']}) | {_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | {r['chance']:.3f} | {d.get('date')}, {d.get('cpu_capability')} |")
+    if bb: out += [""] * bool(out) + ["| notebook (scale) | backbone | valid patches | accuracy | ROC AUC | train img/s | Grad-CAM layer (map) | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | measured |",
+                   "|---|---|---|---|---|---|---|---|---|---|---|"] + bb
+    cx = []
+    for f in sorted(Path(folder).glob('chest_xray_*.json')):
+        d = json.loads(f.read_text()); t = d['test']
+        cx.append(f"| `28_chest_xray` ({d.get('scale')}) | {d.get('arch')}, {d.get('size')} px, {d.get('epochs')} epochs, from scratch | {t['n']} | "
+                  f"{_fmt_ci(t['accuracy_ci'])} | {t['auc']:.3f} | {t['majority']:.3f} | {d.get('date')} |")
+        for m, b in d.get('baselines_medmnist_v2', {}).items():
+            cx.append(f"| MedMNIST v2 (published) | {m} | 624 | {b['accuracy']:.3f} | {b['auc']:.3f} | | |")
+    if cx: out += [""] * bool(out) + ["| notebook (scale) | model | PneumoniaMNIST test images | accuracy [95% CI] | ROC AUC | always 'pneumonia' | measured |",
+                   "|---|---|---|---|---|---|---|"] + cx
+    return '\n'.join(out) if rows or ev or ss or xs or bb or cx else '(no saved course-scale results yet)'
 
 def nb_to_markdown(nb_path:Path, # the notebook to render, normally nbs/index.ipynb
                   ) -> str:

@@ -12,7 +12,8 @@ from fastai.torch_core import TensorImage, TensorCategory
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.data.transforms import IntToFloatTensor, Normalize, Transform
 from .core import default_device
-from .sources import Source, DataError, open_source
+from .sources import Source, DataError
+from .layouts import open_source
 from .augment import PathoAug
 
 # %% auto #0

@@ -18,8 +18,9 @@ from fastcore.script import call_parse
 from fastai.learner import Learner
 from .data import ArraySource
 from .train import to_input
-from .gradcam import METHODS, GradCAM, ClassProbTarget, SimilarityTarget, upsample, layer_groups, candidate_layers, _model, _device
-from .probe import Embedder
+from .targets import ClassProbTarget, SimilarityTarget
+from .gradcam import METHODS, GradCAM, upsample, layer_groups, candidate_layers, _model, _device
+from .embeddings import Embedder
 from .relax import relax
 from .metrics import *
 
@@ -47,8 +48,6 @@ def select_positives(source, # a source of `sslxai.data` (`SynthSource`, `open_s
     if mk is not None: masks, geometry = np.asarray(mk)[idx].astype(bool), 'tumour mask'
     else: masks, geometry = centre_box_mask(len(idx), imgs.shape[1]), 'centre box'
     return SimpleNamespace(imgs=imgs[:n], masks=masks[:n], ref=imgs[n:], idx=idx[:n], geometry=geometry)
-
-_to_input = to_input   # the study cells' former name of `sslxai.train.to_input`
 
 # %% ../nbs/75_evaluate.ipynb #bf3e08d1
 class Explainer:

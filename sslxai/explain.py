@@ -11,12 +11,12 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
-from .data import open_source, read_image, IMG_EXTS, DataError, PATCH
+from .data import open_source, read_image, read_xray, IMG_EXTS, DataError, PATCH
 from .train import load_model, to_input
 from .gradcam import METHODS, show_cam, module_name
 
 # %% auto #0
-__all__ = ['image_items', 'explain_cli']
+__all__ = ['image_items', 'gray_model', 'explain_cli']
 
 # %% ../nbs/35_explain.ipynb #10427a02
 def _indices(spec:str, arg:str) -> list:
@@ -30,8 +30,10 @@ def _indices(spec:str, arg:str) -> list:
 
 def image_items(arg:str, # an image file, `PATH`, or `PATH:INDICES` (see above)
                 limit:int=16, # items taken from a data set given without indices
+                size:int=None, # the model's input side: X-ray files are resized to it
+                gray:bool=False, # the model reads grayscale X-rays: single grayscale files are read by `read_xray`
                ) -> list:
-    "The items an IMAGES argument stands for: a list of dicts (name, input, img uint8 [96,96,3], label or None)."
+    "The items an IMAGES argument stands for: a list of dicts (name, input, img uint8 [H,W,3], label or None)."
     p = Path(arg)
     spec = None
     if not p.exists():
@@ -40,10 +42,11 @@ def image_items(arg:str, # an image file, `PATH`, or `PATH:INDICES` (see above)
         p, spec = Path(m.group(1)), m.group(2)
     if p.is_file() and p.suffix.lower() in IMG_EXTS:
         if spec is not None: raise DataError(f"{arg}: an image file takes no index")
-        return [dict(name=p.stem, input=str(p), img=read_image(p), label=None)]
+        img = read_xray(p, size or PATCH) if gray else read_image(p)
+        return [dict(name=p.stem, input=str(p), img=img, label=None)]
     if p.is_file() and not p.name.endswith(('_x.h5', '_y.h5')):
         raise DataError(f"{arg}: not an image ({', '.join(IMG_EXTS)}) nor a data set (HDF5 *_x.h5, or a folder)")
-    src = open_source(p, unlabelled=True)          # a plain folder of images too: labels unknown
+    src = open_source(p, unlabelled=True, size=size)   # a plain folder of images too: labels unknown
     if spec is None:
         idxs = list(range(min(limit, len(src))))
         if len(src) > limit: print(f"{arg}: explaining the first {limit} of {len(src)} items (use {arg}:A-B or --limit)")
@@ -63,6 +66,13 @@ def _unique(names):
         out.append(n if k == 0 else f"{n}_{k}")
     return out
 
+def gray_model(meta:dict, # metadata from `load_model`
+              ) -> bool:
+    "Whether a model reads grayscale images (X-rays): its metadata says so, or its normalisation is the same for the 3 channels."
+    if 'gray' in meta: return bool(meta['gray'])
+    mean = (meta.get('stats') or [[0, 1, 2]])[0]
+    return len(set(round(float(v), 6) for v in mean)) == 1
+
 @call_parse
 def explain_cli(model:Param("model file written by save_model / `sslxai train` (required)", str, required=True)=None,
                 images:Param("image files (jpg/png/tif), data sets (PATH) or items (PATH:7, PATH:0-3, PATH:1,5)", str, nargs='+', opt=False)=None,
@@ -80,8 +90,8 @@ def explain_cli(model:Param("model file written by save_model / `sslxai train` (
     if isinstance(images, (str, Path)): images = [images]
     if method not in METHODS: raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     mdl, meta = load_model(model)
-    items = [o for a in images for o in image_items(str(a), limit=limit)]
     size = meta.get('size', PATCH)
+    items = [o for a in images for o in image_items(str(a), limit=limit, size=size, gray=gray_model(meta))]
     for o in items:
         if o['img'].shape[:2] != (size, size): raise DataError(f"{o['input']}: {o['img'].shape[:2]} image, the model takes {size}x{size}")
     classes = meta.get('classes') or ['0', '1']

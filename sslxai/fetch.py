@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import h5py
 from PIL import Image
-from .sources import open_source, DataError, Source, IMG_EXTS
+from .sources import DataError, Source, IMG_EXTS
+from .layouts import open_source
 
 # %% auto #0
 __all__ = ['ZENODO', 'PCAM_MD5', 'PCAM_META', 'md5_file', 'download', 'gunzip', 'fetch_pcam', 'write_h5', 'write_kaggle',

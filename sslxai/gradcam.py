@@ -6,19 +6,17 @@
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
 from collections import Counter
-from collections.abc import Sequence
-from typing import Callable
 import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import store_attr
 from fastai.callback.hook import Hook, Hooks
+from .targets import _plain, predicted_class, class_indices, ClassTarget, ClassProbTarget, as_target, as_embedding, SimilarityTarget, InfoNCETarget
 
 # %% auto #0
-__all__ = ['METHODS', 'module_name', 'find_target_layer', 'layer_groups', 'candidate_layers', 'predicted_class', 'class_indices',
-           'ClassTarget', 'ClassProbTarget', 'as_target', 'BaseCAM', 'GradCAM', 'HiResCAM', 'LayerCAM',
-           'GradCAMPlusPlus', 'upsample', 'normalize', 'show_cam', 'as_embedding', 'SimilarityTarget', 'InfoNCETarget']
+__all__ = ['METHODS', 'module_name', 'find_target_layer', 'layer_groups', 'candidate_layers', 'BaseCAM', 'GradCAM', 'HiResCAM',
+           'LayerCAM', 'GradCAMPlusPlus', 'upsample', 'normalize', 'show_cam', 'predicted_class', 'class_indices',
+           'ClassTarget', 'ClassProbTarget', 'as_target', 'as_embedding', 'SimilarityTarget', 'InfoNCETarget']
 
 # %% ../nbs/30_gradcam.ipynb #76b73445
 def _model(m) -> nn.Module:
@@ -145,75 +143,9 @@ class _LeafHook(Hook):
         self.stored = output.detach().clone().requires_grad_()
         return self.stored.clone()
 
-# %% ../nbs/30_gradcam.ipynb #46a01938
-def _plain(x):
-    "fastai tensor subclasses (`TensorImage`, `TensorBase`) as plain tensors (faster, and no type surprises)."
-    return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
-
-def _logits(out, what:str) -> Tensor:
-    "`out` as a plain logits tensor [N,C] ([N] is one logit per sample), or a clear error."
-    out = _plain(out)
-    if not isinstance(out, Tensor): raise TypeError(f"{what} needs a logits tensor; the model returned {type(out).__name__}: pass a callable target")
-    if out.ndim == 1: out = out[:, None]
-    if out.ndim != 2: raise ValueError(f"{what} needs logits [N,C]; the model returned shape {tuple(out.shape)}: pass a callable target")
-    return out
-
-def predicted_class(out:Tensor, # logits [N,C], or [N,1] / [N] for a single-logit model
-                   ) -> Tensor:
-    "Each sample's predicted class, long [N]: the argmax; for a single logit, 1 where it is positive, else 0."
-    out = _logits(out, 'predicted_class').detach()
-    return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
-
-def class_indices(idx, # one int for all samples, or one int per sample (sequence, array, tensor)
-                  n:int, # samples in the batch
-                  device=None,
-                 ) -> Tensor:
-    "`idx` as class indices, long [n], or a clear error for a wrong count or a non-integer."
-    t = torch.as_tensor(idx, device=device)
-    if t.is_floating_point() or t.is_complex(): raise TypeError(f"Class targets must be integers, got {t.dtype}")
-    t = t.long()
-    if t.ndim == 0: return t.expand(n)
-    if t.ndim != 1 or len(t) != n:
-        raise ValueError(f"Got {len(t) if t.ndim == 1 else tuple(t.shape)} targets for a batch of {n} samples: "
-                         "pass one class per sample, one int for all, or None for the predicted classes")
-    return t
-
-class ClassTarget:
-    "The logit of class `idx` in the model's output [N,C]; for a single logit, the logit for class 1 and minus it for class 0."
-    def __init__(self, idx=None, # an int, one int per sample (sequence / array / tensor), or None: each sample's predicted class
-                ): store_attr()
-    def classes(self, out) -> Tensor:
-        "The class explained for each sample of the logits `out`, long [N]."
-        out = _logits(out, type(self).__name__)
-        idx = predicted_class(out) if self.idx is None else class_indices(self.idx, len(out), out.device)
-        c = out.shape[1]
-        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= max(c, 2)):
-            bad = int(idx.max()) if int(idx.max()) >= max(c, 2) else int(idx.min())
-            raise ValueError(f"Target class {bad} is out of range for a model with {c} output(s)"
-                             + (" (a single logit is binary: class 1 scores the logit, class 0 minus it)" if c == 1 else ""))
-        return idx
-    def __call__(self, out) -> Tensor:
-        out = _logits(out, type(self).__name__); idx = self.classes(out)
-        if out.shape[1] == 1: o = out[:, 0]; return torch.where(idx == 1, o, -o)
-        return out.gather(1, idx[:, None])[:, 0]
-    def __repr__(self): return f"{type(self).__name__}({self.idx!r})"
-
-class ClassProbTarget(ClassTarget):
-    "The probability of class `idx`: the softmax of the logits [N,C] (in float32); for a single logit, its sigmoid for class 1, one minus it for class 0."
-    def __call__(self, out) -> Tensor:
-        out = _logits(out, type(self).__name__); idx = self.classes(out)
-        if out.shape[1] == 1:
-            p = torch.sigmoid(out[:, 0].float()); return torch.where(idx == 1, p, 1 - p)
-        return F.softmax(out.float(), 1).gather(1, idx[:, None])[:, 0]
-
-def as_target(targets, # None (predicted class), an int, one int per sample, or a callable `output -> [N]` scores
-             ) -> Callable:
-    "The target that a `targets=` argument stands for: a `ClassTarget` for None and class indices, a callable as it is."
-    if targets is None: return ClassTarget()
-    if isinstance(targets, (int, np.integer)) and not isinstance(targets, bool): return ClassTarget(int(targets))
-    if isinstance(targets, (Sequence, np.ndarray, Tensor)) and not isinstance(targets, str): return ClassTarget(targets)
-    if callable(targets): return targets
-    raise TypeError(f"targets must be None, an int, a sequence of ints or a callable, got {type(targets).__name__}")
+# %% ../nbs/30_gradcam.ipynb #277859ba
+_all_ = ['predicted_class', 'class_indices', 'ClassTarget', 'ClassProbTarget', 'as_target', 'as_embedding',
+         'SimilarityTarget', 'InfoNCETarget']
 
 # %% ../nbs/30_gradcam.ipynb #6f59374d
 class BaseCAM:
@@ -394,73 +326,3 @@ def show_cam(x, # images: uint8 HWC/NHWC, float [0,1], normalised [N,3,H,W] (+ `
         a1.set_title(f"map {maps.shape[-2]}x{maps.shape[-1]}", fontsize=8); a2.set_title('overlay', fontsize=8)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/30_gradcam.ipynb #d6bfa466
-def as_embedding(out, # a model's output: embeddings [N,D], or [N,...] (flattened)
-                 n:int=None, # the batch size it must have (None: any)
-                ) -> Tensor:
-    "`out` as float32 embeddings [N,D] (flattened), or a clear error: how every sslxai explainer reads an encoder's output."
-    out = _plain(out)
-    if not isinstance(out, Tensor): raise TypeError(f"expected embeddings, a tensor [N, D]; the model returned {type(out).__name__}")
-    if out.ndim < 2 or (n is not None and len(out) != n):
-        raise ValueError(f"expected embeddings, a tensor [N, D] (or [N, ...], which is flattened){'' if n is None else f' for a batch of {n}'}; "
-                         f"the model returned shape {tuple(out.shape)}")
-    return out.flatten(1).float()
-
-def _refs(ref:Tensor, out:Tensor, what:str) -> Tensor:
-    ref = _plain(torch.as_tensor(ref)).detach().to(out.device, torch.float32)
-    if ref.ndim == 1: ref = ref[None].expand(len(out), -1)
-    ref = ref.flatten(1)
-    if len(ref) != len(out): raise ValueError(f"{what}: {len(ref)} reference embeddings for a batch of {len(out)}: pass one [D] or one per sample [N,D]")
-    if ref.shape[1] != out.shape[1]: raise ValueError(f"{what}: reference dimension {ref.shape[1]} != embedding dimension {out.shape[1]}")
-    return ref
-
-def _centre(c:Tensor, out:Tensor, what:str) -> Tensor:
-    c = _plain(torch.as_tensor(c)).detach().to(out.device, torch.float32).reshape(-1)
-    if len(c) != out.shape[1]: raise ValueError(f"{what}: centre has {len(c)} values for embeddings of dimension {out.shape[1]}: pass a mean embedding [D]")
-    return c
-
-_MEASURES = ('dot', 'cosine')
-
-class SimilarityTarget:
-    "The similarity of each sample's embedding z to a reference: the dot product <z, ref> (default) or the cosine, optionally centred."
-    def __init__(self, ref:Tensor, # reference embedding(s), [D] for all or [N,D] one per sample: the other view, a prototype, a concept mean
-                 measure:str='dot', # 'dot': <z, ref>, which splits over locations; 'cosine': cos(z, ref), the angle only
-                 centre:Tensor=None, # a mean embedding [D] subtracted from both z and ref before the measure (None: no centring)
-                ):
-        if not (isinstance(measure, str) and measure in _MEASURES):
-            raise ValueError(f"SimilarityTarget: measure must be 'dot' or 'cosine', got {measure!r}")
-        store_attr()
-    def __call__(self, out) -> Tensor:
-        z = as_embedding(out)
-        r = _refs(self.ref, z, 'SimilarityTarget')
-        if self.centre is not None:
-            c = _centre(self.centre, z, 'SimilarityTarget')
-            z, r = z - c, r - c
-        return (z*r).sum(1) if self.measure == 'dot' else F.cosine_similarity(z, r, dim=1)
-    def __repr__(self): return f"SimilarityTarget(measure={self.measure!r}, centred={self.centre is not None})"
-
-class InfoNCETarget:
-    "Minus the per-sample InfoNCE loss of each output against its positive and its negatives (higher = more identifiable)."
-    def __init__(self, positives:Tensor, # the positive of each sample [N,D] (its other view, through the same model), or one [D]
-                 negatives, # fixed negatives [K,D]; 'batch': the other samples' positives (N-1); 'batch2': both views of every other sample (2N-2, as NT-Xent)
-                 temp:float=0.1, # temperature (the default of `sslxai.losses.nt_xent` and of the `SimCLR` callback)
-                ):
-        if isinstance(negatives, str) and negatives not in ('batch', 'batch2'):
-            raise ValueError(f"InfoNCETarget: negatives must be a [K,D] tensor, 'batch' (N-1) or 'batch2' (2N-2), got {negatives!r}")
-        store_attr()
-    def __call__(self, out) -> Tensor:
-        z = F.normalize(as_embedding(out), dim=1)
-        p = F.normalize(_refs(self.positives, z, 'InfoNCETarget'), dim=1)
-        pos = (z*p).sum(1, keepdim=True)/self.temp
-        if isinstance(self.negatives, str):
-            own = torch.eye(len(z), dtype=torch.bool, device=z.device)
-            neg = (z @ p.T/self.temp).masked_fill(own, float('-inf'))
-            if self.negatives == 'batch2':   # the other samples' own outputs, as constants: each score is differentiated on its own row
-                neg = torch.cat([neg, (z @ z.detach().T/self.temp).masked_fill(own, float('-inf'))], 1)
-        else:
-            n = _plain(torch.as_tensor(self.negatives)).detach().to(z.device, torch.float32).flatten(1)
-            if n.ndim != 2 or n.shape[1] != z.shape[1]: raise ValueError(f"InfoNCETarget: negatives must be [K,{z.shape[1]}], got {tuple(n.shape)}")
-            neg = z @ F.normalize(n, dim=1).T/self.temp
-        logits = torch.cat([pos, neg], 1)
-        return -(torch.logsumexp(logits, 1) - logits[:, 0])

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['nt_xent', 'nt_xent_global', 'dist_ready', 'GatherLayer', 'gather_cat', 'nt_xent_dist', 'check_gather']
+__all__ = ['nt_xent', 'nt_xent_global', 'dist_ready', 'GatherLayer', 'gather_cat', 'nt_xent_dist', 'check_gather', 'rankme']
 
 # %% ../nbs/42_losses.ipynb #8e26c1bd
 def _check(z1, z2, temp):
@@ -129,3 +129,13 @@ def check_gather(world_size:int=2, # number of processes (1: in this process)
             worker = import_module('sslxai.losses')._gather_worker
             torch.multiprocessing.spawn(worker, args=(world_size, folder, n, d, temp), nprocs=world_size, join=True)
         return [json.loads(Path(folder, f"rank{r}.json").read_text()) for r in range(world_size)]
+
+# %% ../nbs/42_losses.ipynb #1153d7dc
+def rankme(z:Tensor, # [N, D] embeddings
+           eps:float=1e-7, # added to each normalised singular value (the paper's epsilon)
+          ) -> float:
+    "RankMe (Garrido et al. 2023): exp of the entropy of the normalised singular values of `z`; from 1 to min(N, D)."
+    if not (isinstance(z, Tensor) and z.ndim == 2): raise ValueError(f"rankme: z must be a [N, D] tensor, got {getattr(z, 'shape', type(z))}")
+    s = torch.linalg.svdvals(z.double())
+    p = s/s.sum() + eps
+    return float(torch.exp(-(p*p.log()).sum()))

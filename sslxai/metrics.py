@@ -14,15 +14,14 @@ from scipy import stats
 from skimage.filters import threshold_otsu
 from skimage.metrics import structural_similarity
 from torchvision.transforms.functional import gaussian_blur
-from .gradcam import (GradCAM, ClassProbTarget, class_indices, predicted_class, upsample, normalize,
-                            layer_groups, candidate_layers, _model, _device)
+from .targets import ClassProbTarget, class_indices, predicted_class
+from .gradcam import GradCAM, upsample, normalize, layer_groups, candidate_layers, _model, _device
 
 # %% auto #0
-__all__ = ['resize_maps', 'centre_box_mask', 'pointing_game', 'area_share', 'energy_in_mask', 'otsu_select', 'otsu_iou',
-           'pointing_chance', 'energy_chance', 'random_maps', 'random_map_scores', 'make_baseline',
-           'perturbation_curve', 'curve_auc', 'deletion_curve', 'insertion_curve', 'deletion_auc', 'insertion_auc',
-           'map_similarity', 'unrelated_similarity', 'randomize_', 'cascading_randomization', 'confidence_correlation',
-           'rank_layers']
+__all__ = ['centre_box_mask', 'pointing_game', 'area_share', 'energy_in_mask', 'otsu_select', 'otsu_iou', 'pointing_chance',
+           'energy_chance', 'random_maps', 'random_map_scores', 'make_baseline', 'perturbation_curve', 'curve_auc',
+           'deletion_curve', 'insertion_curve', 'deletion_auc', 'insertion_auc', 'map_similarity',
+           'unrelated_similarity', 'randomize_', 'cascading_randomization', 'confidence_correlation', 'rank_layers']
 
 # %% ../nbs/70_metrics.ipynb #e679ac6b
 def _np_maps(maps, name='maps') -> np.ndarray:
@@ -59,9 +58,6 @@ def centre_box_mask(n:int, # number of masks
     a = (size - box) // 2
     m[:, a:a+box, a:a+box] = True
     return m
-
-# %% ../nbs/70_metrics.ipynb #46b81b10
-resize_maps = upsample   # `sslxai.gradcam.upsample`, under its former name here
 
 # %% ../nbs/70_metrics.ipynb #85fb3b16
 def pointing_game(maps, # [N,H,W] maps

@@ -16,7 +16,7 @@ from .data import pcam_dls
 from .augment import SimCLRAugment
 from .simclr import create_simclr_model, simclr_learner
 from .train import FastCPU, _open
-from .recipe import Checkpoint, _fit, atomic_save, choose_precision, data_fingerprint, restore, resume_point, run_key
+from .recipe import Checkpoint, _fit, _merge_config, atomic_save, choose_precision, data_fingerprint, restore, resume_point, run_key
 from .recipe import batch_line, distributed, is_main, launch_check, process_batch, say, shard_dls, start_group, world
 
 # %% auto #0
@@ -33,13 +33,11 @@ SSL_RECIPES = {
                  crop_scale=[0.2, 1.0], jitter=0.8, hue=0.1, hed=0.1, gray_p=0.2, blur_p=0.5, precision='auto', seed=0),
 }
 
-def ssl_config(recipe:str='course', **overrides) -> dict:
+def ssl_config(recipe:str='course', # a name in `SSL_RECIPES`
+               **overrides, # its settings, and `n` (training images); None keeps the recipe's value
+              ) -> dict:
     "A SimCLR recipe's configuration with `overrides` (None keeps the recipe's value); impossible values are refused."
-    if recipe not in SSL_RECIPES: raise ValueError(f"unknown SimCLR recipe {recipe!r}; choose from {', '.join(sorted(SSL_RECIPES))}")
-    bad = set(overrides) - set(SSL_RECIPES['course']) - {'n'}
-    if bad: raise TypeError(f"unknown setting(s) {sorted(bad)}")
-    cfg = {**SSL_RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
-    if cfg['epochs'] < 1: raise ValueError(f"epochs must be at least 1, got {cfg['epochs']}")
+    cfg = _merge_config(SSL_RECIPES, recipe, overrides, [*SSL_RECIPES['course'], 'n'], 'SimCLR recipe')
     if cfg['bs'] < 2: raise ValueError(f"bs must be at least 2 (NT-Xent needs negatives), got {cfg['bs']}")
     if not cfg['temp'] > 0: raise ValueError(f"temp must be positive, got {cfg['temp']}")
     return cfg

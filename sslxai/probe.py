@@ -19,123 +19,18 @@ from sklearn.metrics import roc_auc_score, silhouette_score
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
-from fastai.callback.hook import Hook
 from .core import set_seed
-from .train import to_input
 from .gradcam import _model
+from .embeddings import pool_features, Embedder, embed, _batches
 
 # %% auto #0
-__all__ = ['pool_features', 'Embedder', 'embed', 'fit_probe', 'linear_probe', 'probe_head', 'prototype_head', 'knn_accuracy',
-           'knn_purity', 'purity_chance', 'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders',
-           'label_efficiency', 'paired_gain', 'reset_parameters', 'recalibrate_bn', 'PooledClassifier', 'recalibrated',
-           'finetune_vs_scratch']
+__all__ = ['fit_probe', 'linear_probe', 'probe_head', 'prototype_head', 'knn_accuracy', 'knn_purity', 'purity_chance',
+           'cluster_scores', 'project_2d', 'plot_embedding', 'compare_encoders', 'label_efficiency', 'paired_gain',
+           'reset_parameters', 'recalibrate_bn', 'PooledClassifier', 'recalibrated', 'finetune_vs_scratch',
+           'pool_features', 'Embedder', 'embed']
 
-# %% ../nbs/50_probe.ipynb #c869d438
-def pool_features(out:torch.Tensor, # encoder output: [B,D] features or [B,C,H,W] feature maps
-                  region:str='all', # 'all': global average pooling; 'centre': the middle third of the map (PCam's label region)
-                 ) -> torch.Tensor:
-    "Average-pool feature maps to [B,C] (over the whole map or its centre cells); [B,D] passes through."
-    if region not in ('all', 'centre'): raise ValueError(f"region must be 'all' or 'centre', got {region!r}")
-    if out.ndim == 4 and region == 'centre':
-        h, w = out.shape[-2:]
-        if h < 3 or w < 3: raise ValueError(f"region='centre' needs maps of at least 3x3, got {h}x{w}")
-        return out[..., h//3:h - h//3, w//3:w - w//3].mean((2, 3))
-    if out.ndim == 4: return out.mean((2, 3))
-    if out.ndim == 2: return out
-    raise ValueError(f"encoder output has shape {tuple(out.shape)}: expected [B,D] or [B,C,H,W]")
-
-def _as_batch(x, stats):
-    "uint8 NHWC images -> the model's input (`to_input`); float NCHW tensors pass through."
-    x = torch.as_tensor(x)
-    return to_input(x, stats) if x.dtype == torch.uint8 else x.float()
-
-def _image_stats(x):
-    "Per-channel mean and std (in [0,1] units) of uint8 NHWC images."
-    x = torch.as_tensor(x).float()/255
-    return x.mean((0, 1, 2)).tolist(), x.std((0, 1, 2)).tolist()
-
-# %% ../nbs/50_probe.ipynb #50959545
-class Embedder(nn.Module):
-    "A model's representation as a module, x -> [B,D]: a SimCLR model's `embed`, a classifier's input to its last `nn.Linear`, else the output average-pooled."
-    def __init__(self, model, # an encoder, a SimCLR model (`.embed`), a classifier, or a fastai Learner holding one
-                 region:str='all', # 'all', or 'centre': pool only the centre cells of the encoder's feature maps (PCam's label region)
-                ):
-        super().__init__()
-        if region not in ('all', 'centre'): raise ValueError(f"region must be 'all' or 'centre', got {region!r}")
-        self.net, self.region = _model(model), region   # not `.model`: explainers unwrap fastai Learners by that attribute
-        lins = [n for n, m in self.net.named_modules() if isinstance(m, nn.Linear)]   # names: the module is not registered twice
-        if region == 'all' and callable(getattr(self.net, 'embed', None)): self.how = 'embed'
-        elif region != 'all' and isinstance(getattr(self.net, 'encoder', None), nn.Module): self.how = 'encoder'
-        elif region == 'all' and lins: self.how, self.head = 'linear', lins[-1]
-        elif not lins: self.how = 'output'
-        else: raise ValueError(f"region={region!r} needs the feature maps: pass the encoder of this {type(self.net).__name__}, not the classifier")
-
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        if self.how == 'embed': return pool_features(self.net.embed(x))
-        if self.how == 'linear':
-            with Hook(self.net.get_submodule(self.head), lambda m, i, o: i[0], detach=False) as h: self.net(x)
-            return h.stored.flatten(1)
-        return pool_features((self.net.encoder if self.how == 'encoder' else self.net)(x), self.region)
-
-# %% ../nbs/50_probe.ipynb #a0ab5675
-def _batches(data, bs, stats, n, seed):
-    "Yield (x, y) batches from a DataLoader, a source or an (x, y) pair, in order; returns the stats used."
-    if hasattr(data, 'train') and hasattr(data, 'valid'):
-        raise TypeError("embed: got a DataLoaders; pass one loader (`dls.valid`, or `dls.test_dl(...)`) or a source")
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2: raise ValueError(f"embed: an (images, labels) pair has 2 items, got {len(data)}")
-        x, y = data
-        if len(x) != len(y): raise ValueError(f"embed: {len(x)} images but {len(y)} labels")
-        idx = np.arange(len(x))
-        if n is not None and n < len(x): idx = np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))
-        x, y = x[idx], np.asarray(y)[idx]
-        if torch.as_tensor(x[:1]).dtype == torch.uint8 and stats is None: stats = _image_stats(x[:1024])
-        for i in range(0, len(x), bs): yield _as_batch(x[i:i+bs], stats), y[i:i+bs]
-    elif hasattr(type(data), '__getitem__') and hasattr(type(data), '__len__'):
-        N = len(data)
-        idx = np.arange(N)
-        if n is not None and n < N: idx = np.sort(np.random.default_rng(seed).choice(N, n, replace=False))
-        def get(ids):   # a source's own batch reader when it has one (sslxai.data sources do)
-            if callable(getattr(data, 'get_batch', None)): return data.get_batch(ids)
-            items = [data[int(j)] for j in ids]
-            return np.stack([np.asarray(it[0]) for it in items]), np.asarray([int(it[1]) for it in items])
-        if stats is None: stats = _image_stats(get(idx[:512])[0])
-        for i in range(0, len(idx), bs):
-            x, y = get(idx[i:i+bs])
-            yield _as_batch(x, stats), y
-    else:  # an iterable of batches: a fastai/torch DataLoader
-        if n is not None: raise ValueError("embed: `n` subsets sources and arrays; for a DataLoader, build it with `n`")
-        if hasattr(data, 'new') and getattr(data, 'shuffle', False): data = data.new(shuffle=False, drop_last=False)
-        for b in data:
-            if len(b) < 2: raise ValueError("embed: each batch must be (images, labels)")
-            yield b[0], torch.as_tensor(b[1]).cpu().numpy()
-
-# %% ../nbs/50_probe.ipynb #c4c4c98d
-def embed(model, # anything `Embedder` takes: an encoder, a SimCLR model, a classifier, or a Learner
-          data, # a source (`len`, `src[i] -> (uint8 HWC, label)`), an (images, labels) pair, or a DataLoader of (x, y)
-          bs:int=256, # batch size for sources and arrays
-          stats=None, # (mean, std) per channel in [0,1] units for uint8 images; None: those of the images themselves
-          n:int=None, # a seeded random subset of this many items (sources and arrays), in their original order
-          seed:int=0, # seed of that subset
-          device=None, # where to run; default: the model's device
-          region:str='all', # pool the whole feature map, or only its 'centre' cells (PCam's label region)
-         ) -> tuple: # (features float32 [N,D] numpy array, labels int64 [N] numpy array)
-    "Frozen embeddings of `data` under `model`, in eval mode and without gradients, with their labels."
-    m = _model(model)
-    fn = Embedder(m, region)
-    p = next(m.parameters(), None)
-    device = torch.device(device) if device is not None else (p.device if p is not None else torch.device('cpu'))
-    was_training = m.training
-    feats, ys = [], []
-    m.eval()
-    try:
-        with torch.no_grad():
-            for xb, yb in _batches(data, bs, stats, n, seed):
-                feats.append(fn(xb.to(device)).float().cpu().numpy())
-                ys.append(np.asarray(yb, dtype=np.int64).reshape(-1))
-    finally: m.train(was_training)
-    if not feats: raise ValueError("embed: the data is empty")
-    return np.concatenate(feats), np.concatenate(ys)
+# %% ../nbs/50_probe.ipynb #361dc645
+_all_ = ['pool_features', 'Embedder', 'embed']
 
 # %% ../nbs/50_probe.ipynb #d4a24f38
 def _check_xy(X, y, what):

@@ -186,13 +186,25 @@ def run_key(cfg:dict, # the run's configuration
     "The cache key of a run: its configuration and its data."
     return hashlib.sha1(json.dumps({**cfg, 'data': data_fp}, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
-def recipe_config(recipe:str='course', **overrides) -> dict:
-    "A recipe's configuration with `overrides` (None keeps the recipe's value); impossible values are refused."
-    if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(sorted(RECIPES))}")
-    bad = set(overrides) - set(SETTINGS)
-    if bad: raise TypeError(f"unknown setting(s) {sorted(bad)}; settings are {', '.join(SETTINGS)}")
-    cfg = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
+def _merge_config(recipes:dict, # {recipe name: its settings}
+                  recipe:str, # the recipe chosen
+                  overrides:dict, # settings given; a None value keeps the recipe's
+                  settings, # the names a setting may have, in the order the error message lists them
+                  what:str='recipe', # what `recipes` holds, for the error message
+                 ) -> dict:
+    "`recipes[recipe]` with `overrides`: an unknown recipe or setting, or fewer than one epoch, is refused."
+    if recipe not in recipes: raise ValueError(f"unknown {what} {recipe!r}; choose from {', '.join(sorted(recipes))}")
+    bad = set(overrides) - set(settings)
+    if bad: raise TypeError(f"unknown setting(s) {sorted(bad)}; settings are {', '.join(settings)}")
+    cfg = {**recipes[recipe], **{k: v for k, v in overrides.items() if v is not None}}
     if cfg['epochs'] < 1: raise ValueError(f"epochs must be at least 1, got {cfg['epochs']}")
+    return cfg
+
+def recipe_config(recipe:str='course', # a name in `RECIPES`
+                  **overrides, # settings of `SETTINGS`; None keeps the recipe's value
+                 ) -> dict:
+    "A recipe's configuration with `overrides` (None keeps the recipe's value); impossible values are refused."
+    cfg = _merge_config(RECIPES, recipe, overrides, SETTINGS)
     if cfg['bs'] < 2: raise ValueError(f"bs must be at least 2, got {cfg['bs']}")
     if not cfg['lr'] > 0: raise ValueError(f"lr must be positive, got {cfg['lr']}")
     if cfg.get('n') is not None and cfg['n'] < 2*cfg['bs']: raise ValueError(f"n={cfg['n']} is too small: at least 2 batches (2*bs = {2*cfg['bs']}) are needed")

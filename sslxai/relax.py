@@ -10,7 +10,8 @@ from typing import NamedTuple, Callable, Iterable
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
-from .gradcam import SimilarityTarget, as_embedding, normalize, _centre
+from .targets import SimilarityTarget, as_embedding, _centre
+from .gradcam import normalize
 
 # %% auto #0
 __all__ = ['MaskStream', 'relax_masks', 'RelaxStats', 'u_relax', 'RelaxResult', 'relax', 'relax_reference', 'RegionEncoder',

@@ -4,24 +4,23 @@
 
 # %% ../nbs/80_report.ipynb #62af5011
 from __future__ import annotations
-import base64, datetime, io, json, math, os, shutil, subprocess, tempfile, time
+import base64, datetime, io, math, time
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
-from fastcore.basics import patch
 from fastcore.script import call_parse, Param
 from fastprogress.fastprogress import progress_bar
 from .data import DataError, to_gray
-from .train import load_model, to_input, predict_source, binary_report, save_model, pcam_learner, _eval_split
+from .train import load_model, to_input, binary_report, _eval_split
 from .gradcam import upsample, normalize, module_name
 from .explain import METHODS, _indices
+from .findings import read_explanations, explanation_sentences, model_summary, error_rates, _pct, _fmt
+from .browser import Chromium, _choose
 
 # %% auto #0
 __all__ = ['CSS', 'SCRIPT', 'TEMPLATE', 'data_uri', 'cam_panels', 'resolution_text', 'class_names', 'explain_cases',
-           'read_explanations', 'explanation_sentences', 'model_summary', 'error_rates', 'render_report',
-           'check_input_size', 'build_report', 'report_source', 'select_items', 'report_cli', 'find_chromium',
-           'Chromium', 'check_page', 'demo_cli']
+           'render_report', 'check_input_size', 'build_report', 'report_source', 'select_items', 'report_cli',
+           'check_page']
 
 # %% ../nbs/80_report.ipynb #08d6fe45
 def data_uri(img:np.ndarray, # uint8 [H,W,3] or [H,W]
@@ -126,107 +125,6 @@ def explain_cases(model, # a model from `load_model`
                                   img=data_uri(o, fmt), heat=data_uri(hm, 'png' if fmt == 'png' else fmt), over=data_uri(ov, fmt)))
     info = dict(layer=lname, method=method, map_hw=tuple(maps.shape[-2:]), img_hw=tuple(x.shape[1:3]), shown_hw=o.shape[:2])
     return cases, info
-
-# %% ../nbs/80_report.ipynb #9a147695
-def _pct(v): return f"{v:.0%}"
-def _num(r, k):
-    v = getattr(r, k, None)
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-def _than(gain, tol=0.01):
-    "'faster than' when the heatmap's order beats random by at least `tol` (AUC units), else 'no faster than'."
-    return 'faster than' if gain >= tol else 'no faster than'
-
-_REGIONS = {'centre box': "the centre 32x32 px box (the region PCam's label describes)", 'tumour mask': 'the annotated {} region'}
-
-def read_explanations(table, # a DataFrame, or the path of an `sslxai evaluate-explanations` CSV
-                     ) -> pd.DataFrame:
-    "An `sslxai evaluate-explanations` table, checked: a clear error for a missing file or another kind of CSV."
-    if isinstance(table, pd.DataFrame): df, what = table, 'the explanations table'
-    else:
-        p, what = Path(table), str(table)
-        if not p.is_file(): raise FileNotFoundError(f"explanations table not found: {what!r}")
-        try: df = pd.read_csv(p)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-            raise ValueError(f"{what}: not a CSV table ({type(e).__name__}: {e})") from None
-    miss = [c for c in ('explainer', 'layer', 'n', 'pointing', 'pointing_chance') if c not in df.columns]
-    if miss: raise ValueError(f"{what}: not an `sslxai evaluate-explanations` table (no column {', '.join(miss)})")
-    return df
-
-# %% ../nbs/80_report.ipynb #76d343ce
-def explanation_sentences(table, # from `read_explanations`
-                          method:str='gradcam', # the report's method: its rows are described
-                          layer:str=None, # the report's layer: its row if the table has one, else every row of `method`
-                          positive:str='tumour', # the name of the class the table explains (class 1)
-                         ) -> list:
-    "Localisation and faithfulness of `method`, in plain words, each next to its chance or random level."
-    rows = table[table.explainer == method]
-    if not len(rows): raise ValueError(f"the explanations table has no row for {method!r} (its explainers: "
-                                       f"{', '.join(sorted(set(table.explainer)))}); evaluate {method} or report another --method")
-    if layer is not None and (rows.layer == layer).any(): rows = rows[rows.layer == layer]
-    out = []
-    for r in rows.itertuples():
-        chance, geo = _num(r, 'pointing_chance'), getattr(r, 'geometry', None)
-        if not isinstance(geo, str): geo = 'centre box' if chance is not None and abs(chance - 1/9) < 1e-3 else 'tumour mask'
-        region = _REGIONS.get(geo, geo).format(positive)
-        s = (f"{method} at {r.layer}{f' ({r.map} maps)' if isinstance(getattr(r, 'map', None), str) else ''}, "
-             f"measured on {int(r.n)} {positive} images: the heatmap's peak falls inside {region} for {_pct(r.pointing)} of them; "
-             f"a random peak would for {_pct(chance)}.")
-        e, ec = _num(r, 'energy'), _num(r, 'energy_chance')
-        if e is not None and ec is not None: s += f" {_pct(e)} of the heatmap's mass lies there; the region is {_pct(ec)} of the image."
-        d, dr, i, ir = (_num(r, k) for k in ('deletion_auc', 'deletion_auc_random', 'insertion_auc', 'insertion_auc_random'))
-        if d is not None and dr is not None:
-            s += (f" Faithfulness: removing the pixels the heatmap ranks highest first lowers the {positive} probability "
-                  f"{_than(dr - d)} removing them in random order (area under the deletion curve "
-                  f"{d:.2f}, random {dr:.2f}; lower is better)")
-            s += (f", and adding them first raises it {_than(i - ir)} random (insertion {i:.2f}, "
-                  f"random {ir:.2f}; higher is better)." if i is not None and ir is not None else '.')
-        rs, ru = _num(r, 'rand_ssim'), _num(r, 'rand_ssim_unrelated')
-        if rs is not None and ru is not None:
-            s += (f" With the model's weights randomised the maps {'change' if rs < ru else 'do NOT change'} more than two unrelated "
-                  f"images' maps differ (SSIM {rs:.2f} vs {ru:.2f}), {'as' if rs < ru else 'unlike'} a map that depends on what the model learned.")
-        if layer is not None and r.layer != layer: s += f" (Measured at {r.layer}; this report's maps are at {layer}.)"
-        out.append(s)
-    return out
-
-# %% ../nbs/80_report.ipynb #e4d99a66
-def _fmt(v, nd=3): return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
-
-def model_summary(meta:dict, # metadata from `load_model`
-                  path=None, # the model file (shown by name)
-                 ) -> list:
-    "(what, value) pairs from the model file: architecture, training data, date, validation accuracy and AUC."
-    unk = 'not recorded in the model file'
-    arch = f"{meta.get('arch', '?')}" + (', ImageNet-pretrained' if meta.get('pretrained') else ', trained from scratch' if 'pretrained' in meta else '')
-    train = meta.get('data') or unk
-    if meta.get('n_train'): train = f"{train} ({meta['n_train']} training, {meta.get('n_valid', '?')} validation images)"
-    if meta.get('epochs'): train += f"; {meta['epochs']} epochs"
-    acc, auc = meta.get('valid_accuracy'), meta.get('valid_auc')
-    val = (f"accuracy {_fmt(acc)}, ROC AUC {_fmt(auc)}" + (f" on {meta['n_valid']} validation images" if meta.get('n_valid') else '')
-           if acc is not None or auc is not None else unk)
-    rows = [('model file', Path(path).name if path else '-'), ('architecture', arch), ('training data', train),
-            ('date trained', meta.get('date') or unk), ('measured on its validation split', val),
-            ('input', f"{meta.get('size', '?')}x{meta.get('size', '?')} px, classes {', '.join(map(str, meta.get('classes') or []))}")]
-    return rows
-
-def _wilson(k, n, z=1.96):
-    if n == 0: return (float('nan'),)*2
-    p = k/n; d = 1 + z*z/n; c = (p + z*z/(2*n))/d; h = z*math.sqrt(p*(1 - p)/n + z*z/(4*n*n))/d
-    return max(0., c - h), min(1., c + h)
-
-def error_rates(cases:list, # from `explain_cases`
-                names:list, # class names
-               ) -> list:
-    "Per true class, how many of the report's labelled cases the model got wrong, with a 95% (Wilson) interval."
-    lab = [c for c in cases if c['label'] is not None]
-    out = []
-    for k, nm in enumerate(names):
-        cs = [c for c in lab if c['label'] == k]
-        if not cs: continue
-        w = sum(c['wrong'] for c in cs); lo, hi = _wilson(w, len(cs))
-        other = names[1 - k] if len(names) == 2 else 'something else'
-        out.append(f"{w} of {len(cs)} {nm} cases here were called {other} ({_pct(w/len(cs))}; 95% interval {_pct(lo)} to {_pct(hi)})")
-    return out
 
 # %% ../nbs/80_report.ipynb #73171960
 CSS = '''
@@ -441,146 +339,8 @@ def report_cli(model:Param("model file written by save_model / `sslxai train` (r
           f"({r['map_hw'][0]}x{r['map_hw'][1]} maps), {r['mb']} MB, {r['seconds']} s")
     return r
 
-# %% ../nbs/80_report.ipynb #065897c1
-def find_chromium() -> str:
-    "Path of a Chromium/Chrome executable (`$SSLXAI_CHROMIUM`, then chromium, chromium-browser, google-chrome), or None."
-    env = os.environ.get('SSLXAI_CHROMIUM')
-    if env: return env if shutil.which(env) else None
-    return next((p for p in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')) if p), None)
-
-class Chromium:
-    "Headless Chromium driven by the DevTools protocol over a pipe (stdlib only): open a page, run JS, take screenshots."
-    def __init__(self, exe:str=None, # the browser; default `find_chromium()`
-                 size=(1100, 1400), # window width, height
-                 timeout:float=30, # seconds to wait for any answer
-                ):
-        exe = exe or find_chromium()
-        if not exe: raise FileNotFoundError("headless Chromium not found: install Debian's `chromium` package "
-                                            "(apt-get install chromium) or set SSLXAI_CHROMIUM to a Chrome/Chromium executable")
-        self.exe, self.size, self.timeout, self.p = exe, size, timeout, None
-
-    def __enter__(self):
-        import fcntl
-        self.profile = tempfile.mkdtemp(prefix='sslxai_chromium_')
-        r_in, w_in = os.pipe(); r_out, w_out = os.pipe()
-        a, b = fcntl.fcntl(r_in, fcntl.F_DUPFD, 10), fcntl.fcntl(w_out, fcntl.F_DUPFD, 10)   # out of the way of fds 3, 4
-        for f in (r_in, w_out): os.close(f)
-        def child(): os.dup2(a, 3); os.dup2(b, 4)            # the browser reads commands on fd 3, answers on fd 4 (inheritable;
-                                                              # every other fd Python opened is close-on-exec)
-        self.p = subprocess.Popen([self.exe, '--headless', '--no-sandbox', '--disable-gpu', '--remote-debugging-pipe',
-                                   '--no-first-run', '--no-default-browser-check', '--disable-extensions', '--mute-audio',
-                                   f'--user-data-dir={self.profile}', f'--window-size={self.size[0]},{self.size[1]}', 'about:blank'],
-                                  close_fds=False, preexec_fn=child, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(a); os.close(b)
-        self.w, self.r, self.buf, self.pos, self.n, self.events = w_in, r_out, bytearray(), 0, 0, []
-        tid = self.send('Target.createTarget', {'url': 'about:blank'})['targetId']
-        self.session = self.send('Target.attachToTarget', {'targetId': tid, 'flatten': True})['sessionId']
-        for d in ('Page', 'Runtime', 'Log', 'Network'): self.send(f'{d}.enable', session=self.session)
-        return self
-
-    def __exit__(self, *exc):
-        try: self.send('Browser.close', timeout=5)
-        except Exception: pass
-        try: self.p.wait(10)
-        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
-        for f in (self.w, self.r): os.close(f)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-# %% ../nbs/80_report.ipynb #2c07207e
-@patch
-def _recv(self:Chromium, timeout):
-    "The next message from the browser (one JSON text per NUL-terminated chunk of the pipe)."
-    import select
-    while True:
-        end = self.buf.find(b'\0', self.pos)
-        if end >= 0: break
-        self.pos = len(self.buf)
-        if not select.select([self.r], [], [], timeout)[0]: raise TimeoutError(f"Chromium did not answer within {timeout} s")
-        chunk = os.read(self.r, 1 << 20)
-        if not chunk: raise RuntimeError(f"Chromium ({self.exe}) closed the DevTools pipe (exit status {self.p.poll()})")
-        self.buf += chunk
-    msg = json.loads(self.buf[:end]); del self.buf[:end + 1]; self.pos = 0
-    return msg
-
-def _slim(msg:dict) -> dict:
-    "An event as kept: data: URLs cut to their type (a page of images sends megabytes of them)."
-    req = msg.get('params', {}).get('request')
-    if req and req.get('url', '').startswith('data:'): req['url'] = req['url'][:req['url'].find(',') + 1] + '...'
-    return msg
-
-@patch
-def send(self:Chromium, method:str, params:dict=None, session:str=None, timeout:float=None) -> dict:
-    "Send one DevTools command and return its result; events that arrive meanwhile are kept in `self.events`."
-    self.n += 1
-    m = dict(id=self.n, method=method, params=params or {}, **({'sessionId': session} if session else {}))
-    os.write(self.w, json.dumps(m).encode() + b'\0')
-    while True:
-        msg = self._recv(timeout or self.timeout)
-        if msg.get('id') == self.n:
-            if 'error' in msg: raise RuntimeError(f"DevTools {method}: {msg['error'].get('message')}")
-            return msg.get('result', {})
-        if 'method' in msg: self.events.append(_slim(msg))
-
-# %% ../nbs/80_report.ipynb #5350db77
-@patch
-def open(self:Chromium, url, # a URL, or a local file's path
-         timeout:float=None) -> Chromium:
-    "Load `url` in the page and wait for its load event (every image loaded)."
-    url = str(url)
-    if '://' not in url: url = Path(url).resolve().as_uri()
-    self.events.clear()
-    self.send('Page.navigate', {'url': url}, self.session)
-    t0, loaded = time.time(), any(e.get('method') == 'Page.loadEventFired' for e in self.events)
-    while not loaded:
-        if time.time() - t0 > (timeout or self.timeout): raise TimeoutError(f"{url} did not finish loading")
-        msg = self._recv(timeout or self.timeout)
-        if 'method' in msg: self.events.append(_slim(msg)); loaded = msg['method'] == 'Page.loadEventFired'
-    self.url = url
-    return self
-
-@patch
-def js(self:Chromium, expr:str):
-    "The value of a JavaScript expression in the page (a JS exception raises)."
-    r = self.send('Runtime.evaluate', {'expression': expr, 'returnByValue': True, 'awaitPromise': True}, self.session)
-    if 'exceptionDetails' in r: raise RuntimeError(f"JS error in {expr[:60]!r}: {r['exceptionDetails'].get('exception', {}).get('description')}")
-    return r['result'].get('value')
-
-@patch
-def screenshot(self:Chromium, path, # PNG file to write
-               scale:float=1.0, # scale of the image (0.5 halves width and height)
-               full:bool=False, # the whole page, not just the window
-              ) -> Path:
-    "Save a PNG screenshot of the page."
-    w, h = self.size
-    if full: w, h = self.js('[document.documentElement.scrollWidth, document.documentElement.scrollHeight]')
-    r = self.send('Page.captureScreenshot', {'format': 'png', 'clip': dict(x=0, y=0, width=w, height=h, scale=scale),
-                                             'captureBeyondViewport': full}, self.session)
-    path = Path(path); path.write_bytes(base64.b64decode(r['data']))
-    return path
-
-# %% ../nbs/80_report.ipynb #17b15199
-@patch(as_prop=True)
-def console_errors(self:Chromium) -> list:
-    "Console errors, uncaught exceptions and error log entries (failed loads, CSP violations) of the page so far."
-    out = []
-    for e in self.events:
-        m, p = e.get('method'), e.get('params', {})
-        if m == 'Runtime.consoleAPICalled' and p.get('type') in ('error', 'assert'):
-            out.append(' '.join(str(a.get('value', a.get('description', ''))) for a in p.get('args', [])))
-        elif m == 'Runtime.exceptionThrown': out.append(p['exceptionDetails'].get('exception', {}).get('description', 'exception'))
-        elif m == 'Log.entryAdded' and p['entry'].get('level') == 'error': out.append(p['entry'].get('text', ''))
-    return out
-
-@patch(as_prop=True)
-def requests(self:Chromium) -> list:
-    "URLs the page requested (its own file included)."
-    return [e['params']['request']['url'] for e in self.events if e.get('method') == 'Network.requestWillBeSent']
-
 # %% ../nbs/80_report.ipynb #def25178
 _CASES = "Array.from(document.querySelectorAll('#cases > .case'))"
-
-def _choose(b:Chromium, sel:str, value:str):
-    b.js(f"(s => {{ s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})(document.getElementById({json.dumps(sel)}))")
 
 def check_page(path, # the HTML report
                screenshot=None, # also save a PNG screenshot of the window here
@@ -610,100 +370,3 @@ def check_page(path, # the HTML report
         r['noscript'] = dict(visible=b.js(f"{_CASES}.filter(c => c.offsetHeight > 0).length"),
                              controls_shown=b.js("document.getElementById('controls').offsetHeight > 0"))
     return r
-
-# %% ../nbs/80_report.ipynb #735cfcc0
-def _save_samples(src, path, k=16):
-    "A grid of the first `k` patches with the tumour mask outlined and the centre box."
-    import matplotlib.pyplot as plt
-    from sslxai.data import show_grid
-    fig, axs = plt.subplots(1, 2, figsize=(10, 2.6))
-    show_grid(src.x[:k], masks=getattr(src, 'masks', None)[:k] if getattr(src, 'masks', None) is not None else None,
-              title='green: tumour mask; box: centre 32x32 (label region)', ax=axs[0])
-    show_grid(src.x[:k], box=False, title='labels: ' + ' '.join(str(int(o)) for o in src.labels[:k]), ax=axs[1])
-    fig.tight_layout(); fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
-
-def _demo_gradcam(model, stats, src, vi, labels, out, n_show):
-    "Pointing game of the tumour-class map on the positive validation patches, and the overlay figure."
-    import matplotlib.pyplot as plt
-    from sslxai.gradcam import GradCAM, show_cam, upsample
-    from sslxai.metrics import pointing_game
-    pos, dev = vi[labels == 1], next(model.parameters()).device
-    with GradCAM(model) as cam:
-        layer = module_name(model, cam.layer)
-        maps_pos = cam(to_input(src.x[pos], stats, dev), targets=1).cpu() if len(pos) else torch.zeros(0, 3, 3)
-        show = np.concatenate([pos[:n_show - n_show//2], vi[labels == 0][:n_show//2]])
-        maps = cam(to_input(src.x[show], stats, dev)).cpu()
-        p_show = torch.softmax(cam.output.float(), 1).cpu()
-    hit = pointing_game(upsample(maps_pos, (96, 96)), torch.from_numpy(src.masks[pos])) if len(pos) else np.array([np.nan])
-    chance = float(src.masks[pos].mean()) if len(pos) else float('nan')
-    fig = show_cam(src.x[show], maps, labels=src.labels[show], probs=p_show, classes=['normal', 'tumour'], ncols=2)
-    fig.savefig(out/'gradcam.png', dpi=100); plt.close(fig)
-    return dict(pointing=float(np.nanmean(hit)), hits=float(np.nansum(hit)), n_pos=len(pos), chance=chance, layer=layer,
-                map_size=tuple(maps.shape[-2:]))
-
-# %% ../nbs/80_report.ipynb #af208f97
-def _demo_markdown(n, seed, difficulty, n_train, n_valid, arch, epochs, lr, t_fit, rep, g, res) -> str:
-    "The demo's Markdown report."
-    return f"""# sslxai demo
-
-- data: {n} synthetic PCam-like patches (`synth_pcam`, seed {seed}, difficulty {difficulty}), {n_train} for training, {n_valid} for validation (random split)
-- model: `{arch}` trained from scratch, {epochs} epochs of `fit_one_cycle` (max lr {lr}), {t_fit:.0f} s; saved as `model.pth`
-- validation: accuracy {rep['accuracy']:.3f}, ROC AUC {rep['auc']:.3f}; confusion counts tn {rep['tn']}, fp {rep['fp']}, fn {rep['fn']}, tp {rep['tp']}
-- Grad-CAM at `{g['layer']}` ({g['map_size'][0]}x{g['map_size'][1]} maps): the peak of the tumour-class map lies inside the tumour mask for {g['hits']:.0f} of {g['n_pos']} positive validation patches ({g['pointing']:.0%}; a random peak would hit {g['chance']:.0%}, the mean mask area)
-- every validation patch with its heatmap, sortable, and how to read it: `report.html` (one file, opens offline)
-
-![samples](samples.png)
-
-![Grad-CAM](gradcam.png)
-
-Total time {res['seconds']:.0f} s.
-"""
-
-# %% ../nbs/80_report.ipynb #22218858
-@call_parse
-def demo_cli(out:str='sslxai_demo', # output folder
-             n:int=1200, # synthetic patches (80% train, 20% validation)
-             epochs:int=4, # epochs of fit_one_cycle
-             arch:str='tiny_densenet', # model (any create_model name; tiny_densenet keeps it to about a minute on a CPU)
-             lr:float=1e-2, # maximum learning rate
-             bs:int=64, # batch size
-             difficulty:float=0.5, # synthetic difficulty (0 easy .. 1 hard)
-             n_show:int=8, # validation patches in the Grad-CAM figure (the HTML report shows them all)
-             seed:int=0, # seed of the data, split and initialisation
-             progress:bool=True, # fastprogress bars (--no-progress hides them)
-            ) -> dict:
-    "Build the synthetic data set, save a sample grid, train a small model, write Grad-CAM overlays, a Markdown and an HTML report."
-    from sslxai.core import set_seed, provenance
-    from sslxai.data import SynthSource, pcam_dls
-    if n < 100: raise ValueError(f"n={n} is too small: the 20% validation split needs both classes (use n >= 100)")
-    if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
-    t0 = time.perf_counter()
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    set_seed(seed)
-    src = SynthSource(n, seed=seed, difficulty=difficulty)
-    _save_samples(src, out/'samples.png')
-    dls = pcam_dls(src, valid_pct=0.2, bs=bs, seed=seed)
-    learn = pcam_learner(dls, arch)
-    print(f"training {arch} on {len(dls.train_ds)} synthetic patches, {epochs} epochs")
-    if progress: learn.fit_one_cycle(epochs, lr)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-    t_fit = time.perf_counter() - t0
-    model, stats, vi = learn.model.eval(), dls.stats, np.asarray(dls.valid_idxs)
-    probs, labels = predict_source(model, dict(stats=stats), src, vi, progress=False)
-    rep = binary_report(probs, labels)
-    save_model(learn, out/'model.pth', data=src.path, epochs=epochs, valid_accuracy=rep['accuracy'], valid_auc=rep['auc'],
-               n_train=len(dls.train_ds), n_valid=len(vi), **provenance())
-    g = _demo_gradcam(model, stats, src, vi, labels, out, n_show)
-    res = dict(valid_accuracy=rep['accuracy'], valid_auc=rep['auc'], pointing=g['pointing'], chance=g['chance'], layer=g['layer'],
-               map_size=g['map_size'], out=str(out))
-    loc = pd.DataFrame([dict(explainer='gradcam', layer=g['layer'], map='x'.join(map(str, g['map_size'])), n=g['n_pos'],
-                             pointing=g['pointing'], pointing_chance=g['chance'], geometry='tumour mask')])
-    res['report'] = build_report(model, load_model(out/'model.pth')[1], src, vi, out/'report.html', explanations=loc,
-                                 model_path='model.pth', data_desc=f"the {len(vi)} validation patches of the demo",
-                                 title='sslxai demo: the validation patches explained', progress=False)
-    res['seconds'] = round(time.perf_counter() - t0, 1)
-    (out/'report.md').write_text(_demo_markdown(n, seed, difficulty, len(dls.train_ds), len(vi), arch, epochs, lr, t_fit, rep, g, res))
-    print(f"validation accuracy {rep['accuracy']:.4f}  AUC {rep['auc']:.4f}; Grad-CAM pointing {res['pointing']:.0%} "
-          f"(chance {res['chance']:.0%}); wrote {out}/report.md, report.html, samples.png, gradcam.png, model.pth")
-    return res

@@ -24,11 +24,10 @@ from .core import tiny_densenet
 from .augment import SimCLRAugment
 from .losses import nt_xent, nt_xent_dist
 from .recipe import process_seed, world
-from .train import FastCPU
 
 # %% auto #0
 __all__ = ['encoder_body', 'projection_head', 'SimCLRModel', 'create_simclr_model', 'transfer_encoder', 'SimCLRLoss', 'SimCLR',
-           'simclr_splitter', 'simclr_learner', 'BF16Autocast']
+           'simclr_splitter', 'simclr_learner']
 
 # %% ../nbs/45_simclr.ipynb #83de696b
 def encoder_body(model:nn.Module, # a CNN classifier: torchvision DenseNet or ResNet, or any model ending in pooling + head
@@ -234,8 +233,3 @@ def simclr_learner(dls, # DataLoaders of images (labels, if any, are ignored)
     cb = SimCLR(aug=aug, temp=temp, seed=seed)
     model = ifnone(model, create_simclr_model('tiny_densenet'))
     return Learner(dls, model, loss_func=cb.loss_func, cbs=[cb] + list(L(cbs)), splitter=simclr_splitter, **kwargs)
-
-# %% ../nbs/45_simclr.ipynb #2cda2593
-def BF16Autocast() -> FastCPU:
-    "The former SimCLR bf16 callback: `FastCPU(bf16=True, channels_last=False)`, bfloat16 autocast forced. Use `FastCPU`."
-    return FastCPU(bf16=True, channels_last=False)

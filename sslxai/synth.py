@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from .core import data_path, has_real_data
-from .sources import PATCH, CENTRE, ArraySource, open_source
+from .sources import PATCH, CENTRE, ArraySource
+from .layouts import open_source
 
 # %% auto #0
 __all__ = ['synth_pcam', 'SynthSource', 'grid_image', 'show_grid', 'real_or_synth']

@@ -338,11 +338,11 @@ def format_report(r:dict, classes=('0', '1')) -> str:
             f"{'true '+c1:>9}{r['fn']:>{w+5}}{r['tp']:>{w+5}}")
 
 # %% ../nbs/20_train.ipynb #bb8ac7f0
-def _open(data, split=None, n_synth=2000, seed=0):
-    "A source from a path (any layout `open_source` knows) or 'synthetic'."
+def _open(data, split=None, n_synth=2000, seed=0, size=None):
+    "A source from a path (any layout `open_source` knows; X-rays at `size` px) or 'synthetic'."
     from sslxai.data import open_source, SynthSource
     if data is None or str(data) in ('synthetic', 'synth'): return SynthSource(n_synth, seed=seed)
-    return open_source(data, split=split) if split else open_source(data)
+    return open_source(data, split=split, size=size)
 
 def _eval_split(src, split=None):
     "The items to evaluate: a source's 'test' split, else 'valid'/'val', else everything; and a description."
@@ -369,7 +369,7 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
     "Print accuracy, ROC AUC and the confusion counts of a saved model on any data layout."
     if model is None or data is None: raise TypeError("evaluate_cli needs model= (a model file) and data= (a data set)")
     mdl, meta = load_model(model)
-    src = _open(data)
+    src = _open(data, size=meta.get('size'))       # X-ray sources at the model's size
     idxs, what = _eval_split(src, split)
     if n is not None and n < len(idxs):
         what = f"a seeded random subset of {n} of {len(idxs)} items" + ('' if what == 'all items' else f" of {what}")

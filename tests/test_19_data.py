@@ -16,7 +16,7 @@ import sslxai.data as data'''),
           'real_or_synth', 'hed_jitter', 'dihedral', 'PathoAug', 'source_stats', 'SourceDL', 'PCamDataLoaders', 'pcam_dls',
           'denorm', 'to_gray']                                 # every public name sslxai.data had as one module
 test_eq([n for n in before if n not in data.__all__], [])
-for m in ('sources', 'synth', 'augment', 'dls'):
+for m in ('sources', 'layouts', 'synth', 'augment', 'dls'):
     mod = importlib.import_module(f'sslxai.{m}')
     for n in data.__all__:
         if n in getattr(mod, '__all__', ()): assert getattr(data, n) is getattr(mod, n), n     # the same objects, not copies
@@ -40,13 +40,19 @@ from sslxai.data import pcam_dls, SynthSource, open_source, NpzSource, XrayFolde
 
 g = import_graph()
 upward = sorted((m, d, nb, g[d][0]) for m, (nb, ds) in g.items() for d in ds if nb and g.get(d, (None,))[0] and g[d][0] > nb)
-{m: (nb, sorted(ds)) for m, (nb, ds) in g.items() if m in ('sources', 'synth', 'augment', 'dls', 'data')}, upward'''),
-    (9, 'test', (), r'''layer = ('sources', 'synth', 'augment', 'dls', 'data')
+{m: (nb, sorted(ds)) for m, (nb, ds) in g.items() if m in ('sources', 'layouts', 'synth', 'augment', 'dls', 'data')}, upward'''),
+    (9, 'test', (), r'''layer = ('sources', 'layouts', 'synth', 'augment', 'dls', 'data')
 test_eq([u for u in upward if u[0] in layer], [])                     # the data layer imports only downward
-test_eq(g['sources'][1], set()); test_eq(g['dls'][1], {'core', 'sources', 'augment'})'''),
+test_eq(g['sources'][1], set()); test_eq(g['layouts'][1], {'sources'}); test_eq(g['dls'][1], {'core', 'sources', 'layouts', 'augment'})'''),
+    (11, 'test', (), r'''test_eq(upward, [])                                                   # no module imports from a later notebook
+test_eq(g['targets'][1], set()); assert 'targets' in g['gradcam'][1]
+test_eq(g['browser'][1], set()); assert 'browser' in g['report'][1]; assert 'report' in g['demo'][1]
+assert 'embeddings' in g['probe'][1] and 'embeddings' in g['evaluate'][1]'''),
 ]
 nb = NbRunner('nbs/19_data.ipynb', CELLS)
 
 def test_19_data_data(nbflags): nb.run_to(6, nbflags)   # nbs/19_data.ipynb cell 6
 
 def test_19_data_imports_go_one_way(nbflags): nb.run_to(9, nbflags)   # nbs/19_data.ipynb cell 9
+
+def test_19_data_imports_go_one_way_2(nbflags): nb.run_to(11, nbflags)   # nbs/19_data.ipynb cell 11

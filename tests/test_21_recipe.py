@@ -8,86 +8,91 @@ CELLS = [
     (4, 'run', (), r'''import tempfile
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.data import SynthSource
+from nbdev.showdoc import show_doc
 tmp = Path(tempfile.mkdtemp(prefix='sslxai_recipe_'))
 os.environ.setdefault('SSLXAI_CACHE', str(tmp/'cache'))     # this notebook's runs stay out of the real cache'''),
     (6, 'import', (), r'''sslxai.recipe'''),
-    (7, 'run', (), r'''print(precision_line())
+    (7, 'run', (), r'''show_doc(choose_precision)'''),
+    (8, 'run', (), r'''print(precision_line())
 choose_precision()'''),
-    (8, 'test', (), r'''test_eq(choose_precision()[1], native_bf16())                 # bf16 exactly where the CPU has it natively
+    (9, 'test', (), r'''test_eq(choose_precision()[1], native_bf16())                 # bf16 exactly where the CPU has it natively
 test_eq(choose_precision(prefer='float32')[:2], ('float32 + channels_last', False))
 test_fail(lambda: choose_precision(prefer='fp8'), contains="precision must be 'auto', 'bf16' or 'float32'")'''),
-    (10, 'import', (), r'''sslxai.recipe'''),
-    (11, 'run', (), r'''marked = torch.zeros(256, 3, 96, 96); marked[:, :, 32:64, 32:64] = 1     # the label box, marked
+    (11, 'import', (), r'''sslxai.recipe'''),
+    (12, 'run', (), r'''marked = torch.zeros(256, 3, 96, 96); marked[:, :, 32:64, 32:64] = 1     # the label box, marked
 crops = LabelCrop(64, flips=False, hed=0, brightness=0, contrast=0)(TensorImage(marked))
 crops.shape, crops.sum((1, 2, 3)).unique()'''),
-    (12, 'test', (), r'''test_eq(crops.shape, (256, 3, 64, 64))
+    (13, 'test', (), r'''test_eq(crops.shape, (256, 3, 64, 64))
 test_eq(crops.sum((1, 2, 3)).unique().tolist(), [3*32*32])             # every crop holds the whole box
 test_fail(lambda: LabelCrop(20)(TensorImage(marked)), contains='size 20 must lie in [32, 96]')'''),
-    (14, 'import', (), r'''sslxai.recipe'''),
-    (15, 'run', (), r'''from fastai.torch_core import TensorCategory
+    (15, 'import', (), r'''sslxai.recipe'''),
+    (16, 'run', (), r'''show_doc(CentreSwap)'''),
+    (17, 'run', (), r'''from fastai.torch_core import TensorCategory
 xs = torch.stack([torch.full((3, 96, 96), float(i)) for i in range(8)])       # image i is filled with the value i
 ys = TensorCategory(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
 sx, sy = CentreSwap(p=1)((TensorImage(xs), ys))
 sx[:, 0, 48, 48].tolist(), sx[:, 0, 0, 0].tolist()      # centre: the image's own; corner: a donor of the other class'''),
-    (16, 'test', (), r'''test_eq(sx[:, 0, 48, 48], xs[:, 0, 0, 0]); test_eq(sy, ys)                    # centres and labels kept
+    (18, 'test', (), r'''test_eq(sx[:, 0, 48, 48], xs[:, 0, 0, 0]); test_eq(sy, ys)                    # centres and labels kept
 test_eq((sx[:4, 0, 0, 0] >= 4).all(), True); test_eq((sx[4:, 0, 0, 0] < 4).all(), True)   # borders from the other class
 test_eq(CentreSwap(p=0)((TensorImage(xs), ys))[0], xs)                       # p=0: unchanged
 test_eq(CentreSwap(p=1)((TensorImage(xs[:4]), ys[:4]))[0], xs[:4])           # one class only: no donor, unchanged
 test_fail(lambda: CentreSwap(p=2), contains='p must lie in [0, 1]')'''),
-    (18, 'import', (), r'''sslxai.recipe'''),
-    (19, 'run', (), r'''world(), process_batch(64, 2), [process_seed(0, r) for r in range(3)], batch_line(64, 1e-2, 2)'''),
-    (20, 'test', (), r'''test_eq(world(), (0, 1)); test_eq(process_seed(7, 0), 7)                   # alone: nothing changes
+    (20, 'import', (), r'''sslxai.recipe'''),
+    (21, 'run', (), r'''world(), process_batch(64, 2), [process_seed(0, r) for r in range(3)], batch_line(64, 1e-2, 2)'''),
+    (22, 'test', (), r'''test_eq(world(), (0, 1)); test_eq(process_seed(7, 0), 7)                   # alone: nothing changes
 test_eq(len({process_seed(0, r) for r in range(8)}), 8)                    # every process draws other views
 test_fail(lambda: process_batch(63, 2), contains='bs=63 does not divide by the 2 processes')'''),
-    (22, 'import', (), r'''sslxai.recipe'''),
-    (23, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
+    (24, 'import', (), r'''sslxai.recipe'''),
+    (25, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
     def __reduce__(self): raise OSError(28, 'No space left on device')
 atomic_save({'epoch': 0}, tmp/'ck.pth')
 test_fail(lambda: atomic_save({'epoch': 1, 'x': _Full()}, tmp/'ck.pth'), contains='No space left')
 test_eq(torch.load(tmp/'ck.pth')['epoch'], 0); test_eq(sorted(p.name for p in tmp.glob('ck.pth*')), ['ck.pth'])'''),
-    (24, 'import', (), r'''sslxai.recipe'''),
-    (25, 'run', (), r'''set_seed(0)
+    (26, 'import', (), r'''sslxai.recipe'''),
+    (27, 'run', (), r'''show_doc(Checkpoint)'''),
+    (28, 'run', (), r'''set_seed(0)
 dls_s = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls_s, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}))
 ck = load_checkpoint(tmp/'run.pth')
 ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']]'''),
-    (26, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
+    (29, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
 test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])'''),
-    (28, 'import', (), r'''sslxai.recipe'''),
-    (29, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
-    (30, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
+    (31, 'import', (), r'''sslxai.recipe'''),
+    (32, 'run', (), r'''show_doc(recipe_config)'''),
+    (33, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
+    (34, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
 assert run_key(recipe_config('ci'), 'abc') != run_key(recipe_config('ci', lr=3e-2), 'abc')
 assert data_fingerprint(SynthSource(64, seed=0)) != data_fingerprint(SynthSource(64, seed=1))
 test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at least 1, got -1')
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
 test_eq(run_key(recipe_config('course'), 'abc'), '6c3313cf94e2')            # a single process keeps the keys of cached models'''),
-    (32, 'import', (), r'''sslxai.recipe'''),
-    (35, 'import', (), r'''sslxai.recipe'''),
-    (37, 'import', (), r'''sslxai.recipe'''),
-    (38, 'run', (), r'''set_seed(0)
+    (36, 'import', (), r'''sslxai.recipe'''),
+    (39, 'import', (), r'''sslxai.recipe'''),
+    (41, 'import', (), r'''sslxai.recipe'''),
+    (42, 'run', (), r'''set_seed(0)
 dls_1 = shard_dls(pcam_dls(SynthSource(128, seed=0), bs=32, device='cpu'))         # one process: the data as it was
 with distributed(pcam_learner(dls_1, 'tiny_densenet')) as l1: kind = type(l1.dls.train).__name__
 start_group(), kind'''),
-    (39, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
+    (43, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
 os.environ.update(ACCELERATE_USE_CPU='True', MASTER_ADDR='127.0.0.1')              # what `accelerate launch --cpu` sets
 test_fail(launch_check, contains='accelerate launch --cpu started one process')
 for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
-    (40, 'import', (), r'''sslxai.recipe'''),
-    (41, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
-[round(h['accuracy'], 3) for h in run['history']]'''),
-    (42, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
-test_eq(run['cfg']['n'], 512)'''),
     (44, 'import', (), r'''sslxai.recipe'''),
-    (45, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (45, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+[round(h['accuracy'], 3) for h in run['history']]'''),
+    (46, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+test_eq(run['cfg']['n'], 512)'''),
+    (48, 'import', (), r'''sslxai.recipe'''),
+    (49, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (46, 'test', (), r'''from sslxai.train import load_model
+    (50, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (48, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (52, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -96,22 +101,23 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (49, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (53, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (51, 'import', (), r'''sslxai.recipe'''),
-    (52, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (55, 'import', (), r'''sslxai.recipe'''),
+    (56, 'run', (), r'''show_doc(train_cli)'''),
+    (57, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()'''),
-    (54, 'test', (), r'''import subprocess
+    (59, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (56, 'run', (), r'''import signal
+    (61, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -120,47 +126,46 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (57, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (62, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run(args + ['--resume'], capture_output=True, text=True, env=env)
 print(p.stdout)'''),
-    (58, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (63, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()'''),
-    (59, 'run', (), r'''from nbdev.showdoc import show_doc
-show_doc(train_recipe)'''),
+    (64, 'run', (), r'''show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
 
-def test_21_recipe_the_precision_chosen_by_the_cpu(nbflags): nb.run_to(8, nbflags)   # nbs/21_recipe.ipynb cell 8
+def test_21_recipe_the_precision_chosen_by_the_cpu(nbflags): nb.run_to(9, nbflags)   # nbs/21_recipe.ipynb cell 9
 
-def test_21_recipe_a_crop_that_keeps_the_label(nbflags): nb.run_to(12, nbflags)   # nbs/21_recipe.ipynb cell 12
+def test_21_recipe_a_crop_that_keeps_the_label(nbflags): nb.run_to(13, nbflags)   # nbs/21_recipe.ipynb cell 13
 
-def test_21_recipe_a_variant_that_teaches_the_label_rule(nbflags): nb.run_to(16, nbflags)   # nbs/21_recipe.ipynb cell 16
+def test_21_recipe_a_variant_that_teaches_the_label_rule(nbflags): nb.run_to(18, nbflags)   # nbs/21_recipe.ipynb cell 18
 
-def test_21_recipe_which_process(nbflags): nb.run_to(20, nbflags)   # nbs/21_recipe.ipynb cell 20
+def test_21_recipe_which_process(nbflags): nb.run_to(22, nbflags)   # nbs/21_recipe.ipynb cell 22
 
-def test_21_recipe_a_checkpoint_every_epoch_written_safely(nbflags): nb.run_to(23, nbflags)   # nbs/21_recipe.ipynb cell 23
+def test_21_recipe_a_checkpoint_every_epoch_written_safely(nbflags): nb.run_to(25, nbflags)   # nbs/21_recipe.ipynb cell 25
 
-def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to(26, nbflags)   # nbs/21_recipe.ipynb cell 26
+def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to(29, nbflags)   # nbs/21_recipe.ipynb cell 29
 
-def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(30, nbflags)   # nbs/21_recipe.ipynb cell 30
+def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(34, nbflags)   # nbs/21_recipe.ipynb cell 34
 
-def test_21_recipe_several_processes(nbflags): nb.run_to(39, nbflags)   # nbs/21_recipe.ipynb cell 39
+def test_21_recipe_several_processes(nbflags): nb.run_to(43, nbflags)   # nbs/21_recipe.ipynb cell 43
 
-def test_21_recipe_several_processes_2(nbflags): nb.run_to(42, nbflags)   # nbs/21_recipe.ipynb cell 42
+def test_21_recipe_several_processes_2(nbflags): nb.run_to(46, nbflags)   # nbs/21_recipe.ipynb cell 46
 
-def test_21_recipe_several_processes_3(nbflags): nb.run_to(46, nbflags)   # nbs/21_recipe.ipynb cell 46
+def test_21_recipe_several_processes_3(nbflags): nb.run_to(50, nbflags)   # nbs/21_recipe.ipynb cell 50
 
-def test_21_recipe_resume(nbflags): nb.run_to(48, nbflags)   # nbs/21_recipe.ipynb cell 48
+def test_21_recipe_resume(nbflags): nb.run_to(52, nbflags)   # nbs/21_recipe.ipynb cell 52
 
-def test_21_recipe_resume_2(nbflags): nb.run_to(49, nbflags)   # nbs/21_recipe.ipynb cell 49
+def test_21_recipe_resume_2(nbflags): nb.run_to(53, nbflags)   # nbs/21_recipe.ipynb cell 53
 
-def test_21_recipe_sslxai_train(nbflags): nb.run_to(52, nbflags)   # nbs/21_recipe.ipynb cell 52
+def test_21_recipe_sslxai_train(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
 
-def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(54, nbflags)   # nbs/21_recipe.ipynb cell 54
+def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(59, nbflags)   # nbs/21_recipe.ipynb cell 59
 
-def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
+def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(62, nbflags)   # nbs/21_recipe.ipynb cell 62
 
-def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(58, nbflags)   # nbs/21_recipe.ipynb cell 58
+def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(63, nbflags)   # nbs/21_recipe.ipynb cell 63
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(59, nbflags)
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(64, nbflags)

@@ -15,10 +15,10 @@ from IPython.display import Image as IPImage
 from sslxai.core import SCALE, set_seed, data_path, has_real_data, provenance, cache_dir
 from sslxai.data import open_source, pcam_dls, ArraySource, SplitSource, SynthSource
 from sslxai.train import create_model, load_model, predict_source, binary_report, to_input
-from sslxai.recipe import train_recipe, finish, train_cli
+from sslxai.recipe import train_recipe, finish, train_cli, precision_line
 from sslxai.gradcam import GradCAM, find_target_layer, module_name, upsample, normalize
 from sslxai.explain import METHODS, explain_cli
-from sslxai.metrics import centre_box_mask, resize_maps, energy_in_mask, pointing_game, energy_chance, pointing_chance
+from sslxai.metrics import centre_box_mask, energy_in_mask, pointing_game, energy_chance, pointing_chance
 from sslxai.evaluate import bootstrap_ci
 torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
 
@@ -31,7 +31,7 @@ def as_jpeg(fig, dpi=100, quality=85):
 REAL = has_real_data()
 CFGS = {
     'ci': dict(archs=['resnet18'], n_train=32, n_valid=16, n=None, epochs=1, bs=8, crop=32, lr=2e-3, wd=1e-2, n_cam=8, pretrained=False),
-    'course': dict(archs=ARCHS, n_train=None, n_valid=None, n=2048, epochs=1, bs=64, crop=64, lr=2e-3, wd=1e-2, n_cam=200, pretrained=False),
+    'course': dict(archs=ARCHS, n_train=None, n_valid=None, n=None, epochs=1, bs=64, crop=64, lr=2e-3, wd=1e-2, n_cam=200, pretrained=False),
     'full': dict(archs=ARCHS, n_train=None, n_valid=None, n=None, epochs=3, bs=128, crop=None, lr=2e-3, wd=1e-2, n_cam=1000, pretrained=True),
 }
 cfg = CFGS[SCALE]
@@ -108,7 +108,7 @@ len(data), len(valid_idx), dict(zip(*np.unique(data.labels[valid_idx], return_co
     with GradCAM(model) as cam:
         for i in range(0, len(idxs), bs): maps.append(cam(to_input(src.get_batch(idxs[i:i+bs])[0], meta['stats']), targets=1))
         layer = module_name(model, cam.layer)
-    maps = torch.cat(maps); up = resize_maps(maps, 96); box = centre_box_mask(len(up), 96)
+    maps = torch.cat(maps); up = upsample(maps, 96); box = centre_box_mask(len(up), 96)
     e, p = energy_in_mask(up, box), pointing_game(up, box)
     return dict(layer=layer, map_size='x'.join(map(str, maps.shape[-2:])), n_tp=len(idxs),
                 energy=bootstrap_ci(e), pointing=bootstrap_ci(p), chance=float(np.nanmean(energy_chance(box))),
@@ -153,8 +153,7 @@ table = pd.DataFrame({a: {'params (M)': r['params_M'], 'accuracy': round(r['accu
                           'Grad-CAM layer': r['layer'], 'map': r['map_size'], 'TP patches': r['n_tp'],
                           'energy in box [95% CI]': ci_str(r['energy']), 'peak in box [95% CI]': ci_str(r['pointing']),
                           'chance': round(r['chance'], 3)} for a, r in results.items()}).T
-print(f"{len(valid_idx)} patches of PCam's valid split; {cfg['epochs']} epoch(s); CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-      f"{torch.get_num_threads()} thread(s)")
+print(f"{len(valid_idx)} patches of PCam's valid split; {cfg['epochs']} epoch(s); {torch.get_num_threads()} thread(s); {precision_line()}")
 table'''),
     (19, 'test', (), r'''for a, r in results.items():
     test_eq((r['n_valid'], r['layer'], r['map_size']), (len(valid_idx), layers.layer[a], '3x3'))
@@ -188,8 +187,8 @@ def test_27_backbones_every_backbone_through_the_library(nbflags): nb.run_to(7, 
 
 def test_27_backbones_every_backbone_through_the_library_2(nbflags): nb.run_to(10, nbflags)   # nbs/27_backbones.ipynb cell 10
 
-def test_27_backbones_the_study_same_data_same_budget(nbflags): nb.run_to(16, nbflags)   # nbs/27_backbones.ipynb cell 16
+def test_27_backbones_every_backbone_through_the_library_3(nbflags): nb.run_to(16, nbflags)   # nbs/27_backbones.ipynb cell 16
 
-def test_27_backbones_the_study_same_data_same_budget_2(nbflags): nb.run_to(19, nbflags)   # nbs/27_backbones.ipynb cell 19
+def test_27_backbones_every_backbone_through_the_library_4(nbflags): nb.run_to(19, nbflags)   # nbs/27_backbones.ipynb cell 19
 
 def test_27_backbones_runs_to_end(nbflags): nb.run_to(23, nbflags)

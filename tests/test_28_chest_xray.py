@@ -3,7 +3,7 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import os, json, time, hashlib, io
+    (2, 'run', (), r'''import os, json, time, hashlib, io, tempfile
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,9 +15,10 @@ from skimage.filters import threshold_otsu
 from skimage.morphology import binary_opening, disk
 from sslxai.core import SCALE, set_seed, data_path, provenance, cache_dir
 from sslxai.data import open_source, pcam_dls
-from sslxai.train import pcam_learner, save_model, load_model, predict_source, binary_report, format_report, to_input
+from sslxai.train import pcam_learner, save_model, load_model, predict_source, binary_report, format_report, to_input, FastCPU
+from sslxai.recipe import precision_line
 from sslxai.gradcam import GradCAM, GradCAMPlusPlus, module_name, upsample, normalize
-from sslxai.metrics import (resize_maps, energy_in_mask, pointing_game, energy_chance, random_maps, deletion_auc,
+from sslxai.metrics import (energy_in_mask, pointing_game, energy_chance, random_maps, deletion_auc,
                             insertion_auc, cascading_randomization, unrelated_similarity)
 from sslxai.evaluate import bootstrap_ci
 torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
@@ -30,7 +31,7 @@ def as_png(fig, dpi=90):
 NPZ, KERMANY = data_path('chest-xray', 'pneumoniamnist_28px.npz'), data_path('chest-xray', 'kermany-val16')
 CFGS = {
     'ci': dict(arch=ARCH, size=32, big=64, n=64, n_test=128, epochs=1, bs=32, lr=2e-3, wd=1e-2, n_faith=4, steps=8, n_rand=4, pretrained=False),
-    'course': dict(arch=ARCH, size=64, big=224, n=2048, n_test=None, epochs=1, bs=64, lr=2e-3, wd=1e-2, n_faith=32, steps=16, n_rand=16, pretrained=False),
+    'course': dict(arch=ARCH, size=64, big=224, n=None, n_test=None, epochs=3, bs=64, lr=2e-3, wd=1e-2, n_faith=32, steps=16, n_rand=16, pretrained=False),
     'full': dict(arch=ARCH, size=224, big=512, n=None, n_test=None, epochs=5, bs=64, lr=1e-3, wd=1e-2, n_faith=256, steps=16, n_rand=32, pretrained=True),
 }
 cfg = CFGS[SCALE]
@@ -54,18 +55,18 @@ x0 = src.get_batch([0])[0]; test_eq(x0.shape, (1, cfg['size'], cfg['size'], 3));
     (10, 'run', (), r'''key = hashlib.sha1(json.dumps({k: cfg[k] for k in ('arch', 'size', 'n', 'epochs', 'bs', 'lr', 'wd', 'pretrained')}, sort_keys=True).encode()).hexdigest()[:12]
 mfile = cache_dir('models', f"xray-{cfg['arch']}-{cfg['size']}px-{key}")/'model.pth'
 if mfile.exists():
-    model, meta = load_model(mfile); trained = {**{k: meta[k] for k in ('history', 'fit_s', 'trained_on')}, 'cached': True}
+    model, meta = load_model(mfile); trained = {**{k: meta.get(k) for k in ('history', 'fit_s', 'trained_on', 'precision')}, 'cached': True}
 else:
     set_seed(0)
     dls = pcam_dls(src, bs=cfg['bs'], seed=0, n=cfg['n'])
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg['pretrained'])
     t0 = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], cbs=FastCPU())
     fit_s = round(time.perf_counter() - t0, 1)
     hist = [dict(zip(learn.recorder.metric_names[1:-1], map(float, v))) for v in learn.recorder.values]
     save_model(learn, mfile, size=cfg['size'], classes=['normal', 'pneumonia'], history=hist, fit_s=fit_s,
-               trained_on=provenance()['date'], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds))
-    model, meta = load_model(mfile); trained = dict(history=hist, fit_s=fit_s, trained_on=meta['trained_on'], cached=False)
+               trained_on=provenance()['date'], n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), precision=precision_line())
+    model, meta = load_model(mfile); trained = dict(history=hist, fit_s=fit_s, trained_on=meta['trained_on'], precision=meta['precision'], cached=False)
 model.eval()
 trained'''),
     (11, 'test', (), r'''test_eq((meta['arch'], meta['size'], meta['classes']), (cfg['arch'], cfg['size'], ['normal', 'pneumonia']))
@@ -122,7 +123,7 @@ assert all((m >= 0).all() and torch.isfinite(m).all() for m in maps.values())'''
 
 def outside(maps, lungs, size) -> dict:
     "Mass outside the lung field, peak outside it, and the uniform map's share, each with a 95% bootstrap interval."
-    up = resize_maps(maps, size); keep = lungs.any((1, 2))
+    up = upsample(maps, size); keep = lungs.any((1, 2))
     return dict(n=int(keep.sum()), mass_outside=bootstrap_ci(1 - energy_in_mask(up[keep], lungs[keep])),
                 peak_outside=bootstrap_ci(1 - pointing_game(up[keep], lungs[keep])),
                 uniform=float(np.mean(1 - energy_chance(lungs[keep]))))'''),
@@ -181,8 +182,22 @@ for sz, r in kres.items():
     display(as_png(fig))'''),
     (32, 'test', (), r'''test_eq(tuple(kres[cfg['big']]['maps']['Grad-CAM'].shape), (16, cfg['big']//32, cfg['big']//32))
 test_eq(tuple(kres[cfg['size']]['maps']['Grad-CAM'].shape), (16, cfg['size']//32, cfg['size']//32))'''),
-    (34, 'run', (), r'''def _r(v): return [round(float(o), 4) for o in v] if isinstance(v, (tuple, list)) else round(float(v), 4) if isinstance(v, float) else v
-summary = {**run_info, **{k: trained[k] for k in ('fit_s', 'trained_on', 'cached')}, 'history': trained['history'],
+    (34, 'run', (), r'''from sslxai.recipe import train_cli
+from sslxai.train import evaluate_cli
+from sslxai.explain import explain_cli
+from sslxai.report import report_cli
+cli_dir = Path(tempfile.mkdtemp(prefix='sslxai_xray_cli_'))
+tr = train_cli(data=str(NPZ), arch='tiny_densenet', epochs=1, n=256, bs=32, out=str(cli_dir/'xray.pth'), progress=False)
+ev = evaluate_cli(model=str(cli_dir/'xray.pth'), data=str(NPZ), n=64, progress=False)
+film = sorted((KERMANY/'PNEUMONIA').glob('*.jpeg'))[0]
+ex = explain_cli(model=str(cli_dir/'xray.pth'), images=[str(film), str(KERMANY)], limit=4, out=str(cli_dir/'panels'), progress=False)
+rp = report_cli(model=str(cli_dir/'xray.pth'), data=str(NPZ), n=6, out=str(cli_dir/'report.html'), progress=False)'''),
+    (35, 'test', (), r'''xm, xmeta = load_model(cli_dir/'xray.pth')
+test_eq((xmeta['arch'], xmeta['size'], ev['n']), ('tiny_densenet', 96, 64))
+test_eq(len(ex), 5); test_eq(sorted(p.name for p in (cli_dir/'panels').glob('*.png')), sorted(ex.panel))
+test_eq((rp['n'], (cli_dir/'report.html').read_text().count('<article class="case')), (6, 6))'''),
+    (37, 'run', (), r'''def _r(v): return [round(float(o), 4) for o in v] if isinstance(v, (tuple, list)) else round(float(v), 4) if isinstance(v, float) else v
+summary = {**run_info, **{k: trained[k] for k in ('fit_s', 'trained_on', 'precision', 'cached')}, 'history': trained['history'],
            'test': dict(n=rep['n'], accuracy=round(rep['accuracy'], 4), auc=round(rep['auc'], 4), accuracy_ci=_r(acc_ci),
                         majority=round(float(majority), 4), tn=rep['tn'], fp=rep['fp'], fn=rep['fn'], tp=rep['tp']),
            'baselines_medmnist_v2': {m: dict(accuracy=a, auc=u) for m, a, u in BASELINES},
@@ -214,4 +229,6 @@ def test_28_chest_xray_a_rough_lung_field_and_how_much_of_each_map_falls(nbflags
 
 def test_28_chest_xray_the_16_kermany_x_rays_at_the_training_size_and(nbflags): nb.run_to(32, nbflags)   # nbs/28_chest_xray.ipynb cell 32
 
-def test_28_chest_xray_runs_to_end(nbflags): nb.run_to(34, nbflags)
+def test_28_chest_xray_the_commands_unchanged_on_x_rays(nbflags): nb.run_to(35, nbflags)   # nbs/28_chest_xray.ipynb cell 35
+
+def test_28_chest_xray_runs_to_end(nbflags): nb.run_to(37, nbflags)

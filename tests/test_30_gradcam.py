@@ -11,14 +11,33 @@ import torchvision
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 from sslxai.core import tiny_densenet, set_seed, default_device, has_real_data, data_path
 from sslxai.simclr import create_simclr_model
-from sslxai.losses import nt_xent'''),
-    (6, 'import', (), r'''sslxai.gradcam'''),
-    (7, 'test', (), r'''m = tiny_densenet()
+from sslxai.losses import nt_xent
+from nbdev.showdoc import show_doc'''),
+    (6, 'run', (), r'''torch.manual_seed(0)
+toy = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                    nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2)).eval()
+x_small = torch.randn(2, 3, 12, 12)
+
+saved = {}
+def keep(module, inp, out):
+    saved['A'] = out                                               # the layer's activation [N,C,h,w]...
+    out.register_hook(lambda g: saved.update(G=g))                 # ...and, in the backward pass, its gradient
+handle = toy[3].register_forward_hook(keep)
+try: toy(x_small)[:, 1].sum().backward()                           # the score: each sample's class-1 logit
+finally: handle.remove()
+A, G = saved['A'].detach(), saved['G']
+by_hand = (G.mean((2, 3), keepdim=True)*A).sum(1).clamp_min(0)     # channel weights = mean gradient; weighted sum; ReLU
+fig, axs = plt.subplots(1, 2, figsize=(4, 2), dpi=60)
+for ax, m in zip(axs, by_hand): ax.imshow(m, cmap='jet'); ax.axis('off')
+by_hand.shape, len(toy[3]._forward_hooks)'''),
+    (9, 'import', (), r'''sslxai.gradcam'''),
+    (10, 'test', (), r'''m = tiny_densenet()
 test_eq(module_name(m, _resolve(m, 'features.norm5')), 'features.norm5')
 test_fail(lambda: _resolve(m, 'features.norm6'), contains="No layer named 'features.norm6'")
 test_fail(lambda: module_name(m, nn.Conv2d(3, 3, 1)), contains='not a module')'''),
-    (9, 'import', (), r'''sslxai.gradcam'''),
-    (11, 'run', (), r'''from fastai.vision.all import create_vision_model, resnet18, densenet121, Learner, DataLoaders, TfmdDL
+    (12, 'import', (), r'''sslxai.gradcam'''),
+    (13, 'run', (), r'''show_doc(find_target_layer)'''),
+    (15, 'run', (), r'''from fastai.vision.all import create_vision_model, resnet18, densenet121, Learner, DataLoaders, TfmdDL
 found = {}
 for name, mk in [('tiny_densenet', lambda: tiny_densenet()),
                  ('torchvision resnet18', lambda: torchvision.models.resnet18()),
@@ -27,9 +46,9 @@ for name, mk in [('tiny_densenet', lambda: tiny_densenet()),
                  ('fastai densenet121', lambda: create_vision_model(densenet121, 2, pretrained=False))]:
     mdl = mk(); found[name] = module_name(mdl, find_target_layer(mdl))
 found'''),
-    (12, 'test', (), r'''test_eq(found, {'tiny_densenet': 'features.norm5', 'torchvision resnet18': 'layer4.1',
+    (16, 'test', (), r'''test_eq(found, {'tiny_densenet': 'features.norm5', 'torchvision resnet18': 'layer4.1',
                 'torchvision efficientnet_b0': 'features.8.2', 'fastai resnet18': '0.7.1', 'fastai densenet121': '0.0.norm5'})'''),
-    (14, 'test', (), r'''import pandas as pd
+    (18, 'test', (), r'''import pandas as pd
 _ds = [(torch.randn(3, 32, 32), 0) for _ in range(4)]
 learn = Learner(DataLoaders(TfmdDL(_ds, bs=2), TfmdDL(_ds, bs=2)), tiny_densenet(), loss_func=nn.CrossEntropyLoss())
 test_eq(module_name(learn, find_target_layer(learn)), 'features.norm5')
@@ -37,9 +56,10 @@ rank = pd.DataFrame({'layer': ['features.no_such_layer', 'features.denseblock3',
 test_eq(module_name(learn, find_target_layer(learn, ranking=rank)), 'features.denseblock3')
 test_eq(module_name(learn, find_target_layer(learn, ranking=['features.denseblock2'])), 'features.denseblock2')
 test_fail(lambda: find_target_layer(learn, ranking=['nope']), contains='None of the 1 ranked layers')'''),
-    (16, 'import', (), r'''sslxai.gradcam'''),
-    (17, 'run', (), r'''candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))'''),
-    (18, 'test', (), r'''td = tiny_densenet()
+    (20, 'import', (), r'''sslxai.gradcam'''),
+    (21, 'run', (), r'''show_doc(candidate_layers)'''),
+    (22, 'run', (), r'''candidate_layers(tiny_densenet(), torch.randn(1, 3, 96, 96))'''),
+    (23, 'test', (), r'''td = tiny_densenet()
 cl = candidate_layers(td, torch.randn(1, 3, 96, 96))
 test_eq(cl.layer.tolist(), ['features.norm0', 'features.denseblock1', 'features.denseblock2', 'features.denseblock3', 'features.norm5'])
 test_eq(cl.h.tolist(), [48, 24, 12, 6, 3])
@@ -47,40 +67,33 @@ test_eq(layer_groups(td)[-3:], ['features.denseblock4', 'features.norm5', 'class
 test_eq(sum(len(mm._forward_hooks) for mm in td.modules()), 0)                       # the dry run left no hook behind
 for mdl in (td, torchvision.models.resnet18(), create_vision_model(resnet18, 2, pretrained=False)):   # the convention's layer comes last
     test_eq(candidate_layers(mdl, torch.randn(1, 3, 96, 96)).layer.iloc[-1], module_name(mdl, find_target_layer(mdl)))'''),
-    (20, 'import', (), r'''sslxai.gradcam'''),
-    (22, 'import', (), r'''sslxai.gradcam'''),
-    (23, 'test', (), r'''lg = torch.tensor([[1., 3.], [2., -1.], [0., 5.]])
-test_eq(ClassTarget(1)(lg), torch.tensor([3., -1., 5.]))
-test_eq(ClassTarget([0, 1, 0])(lg), torch.tensor([1., -1., 0.]))
-test_eq(ClassTarget()(lg), torch.tensor([3., 2., 5.]))                      # None: the predicted class
-test_close(ClassProbTarget(1)(lg), F.softmax(lg, 1)[:, 1])
-test_close(ClassProbTarget()(lg), F.softmax(lg, 1).amax(1))
-one = torch.tensor([[2.], [-3.]])                                             # a single-logit model: the logit is class 1's
-test_eq(predicted_class(one), torch.tensor([1, 0])); test_eq(predicted_class(lg), torch.tensor([1, 0, 1]))
-test_eq(ClassTarget()(one), torch.tensor([2., 3.]))                         # the predicted side
-test_eq(ClassTarget([0, 1])(one), torch.tensor([-2., -3.]))
-test_close(ClassProbTarget([1, 0])(one), torch.sigmoid(torch.tensor([2., 3.])))
-test_fail(lambda: ClassTarget([0, 1])(lg), contains='Got 2 targets for a batch of 3')
-test_fail(lambda: ClassTarget(2)(lg), contains='out of range')
-test_fail(lambda: ClassTarget(2)(one), contains='single logit is binary')
-test_fail(lambda: ClassTarget(0.5)(lg), contains='must be integers')
-test_fail(lambda: as_target('cat'), contains='targets must be')
-test_eq(type(as_target(None)), ClassTarget); test_eq(as_target(1).idx, 1)'''),
     (25, 'import', (), r'''sslxai.gradcam'''),
-    (26, 'import', (), r'''sslxai.gradcam'''),
-    (28, 'run', (), r'''set_seed(0)
+    (27, 'import', (), r'''sslxai.gradcam'''),
+    (28, 'test', (), r'''import sslxai.gradcam, sslxai.targets
+for n in _all_: assert n in sslxai.gradcam.__all__ and getattr(sslxai.gradcam, n) is getattr(sslxai.targets, n), n'''),
+    (30, 'import', (), r'''sslxai.gradcam'''),
+    (31, 'import', (), r'''sslxai.gradcam'''),
+    (32, 'run', (), r'''show_doc(BaseCAM)'''),
+    (33, 'run', (), r'''show_doc(GradCAM)'''),
+    (35, 'test', (), r'''for p_ in toy.parameters(): p_.grad = None                         # the hand-written version left parameter gradients
+with GradCAM(toy, toy[3]) as cam: maps_small = cam(x_small, targets=1)
+test_close(maps_small, by_hand, eps=1e-6)
+test_eq(len(toy[3]._forward_hooks), 0)                                # the `with` block removed its hook
+assert all(p_.grad is None for p_ in toy.parameters())                # and computed no parameter gradient'''),
+    (37, 'run', (), r'''set_seed(0)
 m, x = tiny_densenet().eval(), torch.randn(5, 3, 96, 96)
 with GradCAM(m) as cam: maps = cam(x)
 maps.shape, module_name(m, cam.layer), maps[0]'''),
-    (29, 'test', (), r'''for C in METHODS.values():
+    (38, 'test', (), r'''for C in METHODS.values():
     with C(m, 'features.denseblock3') as cam: mp = cam(x, targets=1)
     test_eq(mp.shape, (5, 6, 6)); assert (mp >= 0).all() and mp.sum() > 0
 test_fail(lambda: cam(x), contains='inside `with')    # outside the `with` there is no hook
 with GradCAM(learn) as cam: test_eq(cam(torch.randn(2, 3, 64, 64)).shape, (2, 2, 2))   # a Learner works like its model'''),
-    (31, 'import', (), r'''sslxai.gradcam'''),
-    (32, 'run', (), r'''up = normalize(upsample(maps, 96))
+    (40, 'import', (), r'''sslxai.gradcam'''),
+    (41, 'run', (), r'''show_doc(upsample)'''),
+    (42, 'run', (), r'''up = normalize(upsample(maps, 96))
 up.shape, up.amin((1, 2)), up.amax((1, 2))'''),
-    (33, 'test', (), r'''test_eq(up.shape, (5, 96, 96))
+    (43, 'test', (), r'''test_eq(up.shape, (5, 96, 96))
 test_close(up.amin((1, 2)), 0); test_close(up.amax((1, 2)), 1)
 test_eq(normalize(torch.full((2, 3, 3), 7.)), torch.zeros(2, 3, 3))     # constant map: zeros, no NaN
 test_eq(normalize(torch.zeros(3, 3)), torch.zeros(3, 3))
@@ -88,7 +101,7 @@ test_eq(normalize(np.array([[[0., 2.], [4., 8.]]])).dtype, torch.float64)  # num
 test_eq(upsample(torch.ones(4, 4), (8, 6)).shape, (8, 6))
 test_close(upsample(np.ones((2, 3, 3)), 96), torch.ones(2, 96, 96))     # numpy maps too
 a = torch.rand(2, 5, 5); test_eq(upsample(a, 5), a); assert upsample(a, 5) is not a   # already at size: a copy'''),
-    (35, 'test', (), r'''def cam_view(d:torchvision.models.DenseNet) -> nn.Sequential:
+    (45, 'test', (), r'''def cam_view(d:torchvision.models.DenseNet) -> nn.Sequential:
     "The same computation as `d.forward`, with the post-ReLU features as a module (`'1'`)."
     return nn.Sequential(d.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), d.classifier)
 
@@ -102,7 +115,7 @@ with torch.no_grad():
 h_, w_ = feats.shape[-2:]
 test_close(gc_maps, cam_maps/(h_*w_), eps=1e-6)
 (gc_maps - cam_maps/(h_*w_)).abs().max()'''),
-    (37, 'test', (), r'''def naive(x, targets, layer_fn, head_fn):
+    (47, 'test', (), r'''def naive(x, targets, layer_fn, head_fn):
     "Reference: A = layer_fn(x) as a leaf, score = head_fn(A)[targets], plain autograd."
     A = layer_fn(x).detach().requires_grad_()
     s = head_fn(A)[torch.arange(len(x)), targets]
@@ -118,7 +131,7 @@ for C in (GradCAM, HiResCAM, LayerCAM):
         test_close(cam(x, tg), ref[C.__name__], eps=1e-6)
         test_eq(cam.activations, A_pre)          # pre-ReLU: stored before the in-place ReLU
 assert A_pre.min() < 0                           # ...and it really has negative values'''),
-    (38, 'run', (), r'''import pytorch_grad_cam as pgc
+    (48, 'run', (), r'''import pytorch_grad_cam as pgc
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 def pgc_norm(mp):
     "pytorch-grad-cam's `scale_cam_image` without resizing: (m - min) / (1e-7 + max - min)."
@@ -132,9 +145,9 @@ for C, P in [(GradCAM, pgc.GradCAM), (HiResCAM, pgc.HiResCAM), (LayerCAM, pgc.La
     hybrid = as_pgc(C.__new__(C).weigh(F.relu(A_pre), G_pre).clamp_min(0))
     rows.append(dict(method=C.__name__, vs_sslxai=(theirs - ours).abs().max().item(), vs_hybrid=(theirs - hybrid).abs().max().item()))
 pgc_cpu = pd.DataFrame(rows).set_index('method'); pgc_cpu'''),
-    (39, 'test', (), r'''test_close(pgc_cpu.vs_hybrid.max(), 0, eps=2e-3)     # pytorch-grad-cam on the CPU: post-ReLU A with pre-ReLU G
+    (49, 'test', (), r'''test_close(pgc_cpu.vs_hybrid.max(), 0, eps=2e-3)     # pytorch-grad-cam on the CPU: post-ReLU A with pre-ReLU G
 assert pgc_cpu.loc['GradCAM', 'vs_sslxai'] > 1e-2     # ...which is not what it computes on a GPU, nor what sslxai computes'''),
-    (41, 'test', (), r'''m.zero_grad(set_to_none=True)          # pytorch-grad-cam, above, left parameter gradients behind
+    (51, 'test', (), r'''m.zero_grad(set_to_none=True)          # pytorch-grad-cam, above, left parameter gradients behind
 mf = copy.deepcopy(m).requires_grad_(False)
 with GradCAM(m) as cam: ref_maps = cam(x)
 with torch.no_grad():
@@ -146,14 +159,14 @@ with torch.inference_mode():
 test_close(frozen_maps, ref_maps, eps=1e-6); test_close(inf_maps, ref_maps, eps=1e-6)
 assert frozen_maps.sum() > 0
 assert all(p.grad is None for p in m.parameters()) and all(p.grad is None for p in mf.parameters())'''),
-    (43, 'test', (), r'''seen = {}
+    (53, 'test', (), r'''seen = {}
 rec = lambda n: (lambda mod, i, o: seen.__setitem__(n, torch.is_grad_enabled()))
 hs = [mod.register_forward_hook(rec(n)) for n, mod in m.named_modules() if n in ('features.denseblock2', 'features.denseblock3',
                                                                               'features.denseblock4', 'classifier')]
 with GradCAM(m, 'features.denseblock3') as cam: cam(x)
 for hk in hs: hk.remove()
 test_eq(seen, {'features.denseblock2': False, 'features.denseblock3': False, 'features.denseblock4': True, 'classifier': True})'''),
-    (45, 'test', (), r'''set_seed(1)
+    (55, 'test', (), r'''set_seed(1)
 xb = torch.randn(7, 3, 96, 96)
 for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
     with C(m, 'features.denseblock4') as cam:
@@ -162,7 +175,7 @@ for C in (GradCAM, HiResCAM, LayerCAM, GradCAMPlusPlus):
         test_eq(cam(xb[:0]).shape, (0, 3, 3)); test_eq(cam(xb[0]).shape, (1, 3, 3))
     test_close(alone, batch, eps=1e-5)
 (alone - batch).abs().max()'''),
-    (47, 'test', (), r'''with GradCAM(m) as cam:
+    (57, 'test', (), r'''with GradCAM(m) as cam:
     test_close(cam(xb, targets=1), cam(xb, targets=[1]*7), eps=1e-7)
     test_ne(cam(xb, targets=0), cam(xb, targets=1))
     test_fail(lambda: cam(xb, targets=[0, 1]), contains='Got 2 targets for a batch of 7')
@@ -175,7 +188,7 @@ with GradCAM(single) as cam:
     test_close(cam(xb, targets=0), cam(xb, targets=lambda o: -o[:, 0]), eps=1e-7)   # class 0: minus the logit
     pos, pred = cam(xb, targets=1), cam(xb)
     test_eq(pred.shape, (7, 3, 3)); assert pos.sum() > 0'''),
-    (49, 'test', (), r'''def agree(model, x, device, layers=('features.norm5', 'features.denseblock4', 'features.denseblock3')):
+    (59, 'test', (), r'''def agree(model, x, device, layers=('features.norm5', 'features.denseblock4', 'features.denseblock3')):
     "Largest difference of normalised maps between `device` and the CPU, over methods and layers."
     md = copy.deepcopy(model).to(device)
     worst = 0.
@@ -187,13 +200,13 @@ with GradCAM(single) as cam:
     return worst
 
 test_close(agree(m, xb, default_device()), 0, eps=1e-4)'''),
-    (50, 'test', ('cuda',), r'''#| cuda
+    (60, 'test', ('cuda',), r'''#| cuda
 if not torch.cuda.is_available():
     raise RuntimeError("This #| cuda cell (DenseNet169 maps on a GPU against the CPU) needs a GPU; torch sees none. "
                        "Run `nbdev_test --flags cuda` on a machine with one.")
 d169 = torchvision.models.densenet169().eval()
 test_close(agree(d169, torch.randn(8, 3, 96, 96), torch.device('cuda')), 0, eps=2e-3)'''),
-    (52, 'run', (), r'''set_seed(0)
+    (62, 'run', (), r'''set_seed(0)
 small = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1),
                       nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
 xs, bad = torch.randn(4, 3, 8, 8), torch.randn(4, 5, 8, 8)
@@ -225,12 +238,12 @@ for i in range(800, 1000): one_call(i)
 gc.collect(); s1 = tracemalloc.take_snapshot(); tracemalloc.stop()
 growth = sum(st.size_diff for st in s1.compare_to(s0, 'filename'))
 hooks_left(small), n1 - n0, t1 - t0, growth'''),
-    (53, 'test', (), r'''test_eq(hooks_left(small), 0)
+    (63, 'test', (), r'''test_eq(hooks_left(small), 0)
 assert torch.is_grad_enabled() and small.training     # grad mode and train mode restored
 assert n1 - n0 < 100, f"{n1 - n0} more Python objects after 600 more calls"
 assert t1 - t0 <= 0, f"{t1 - t0} more live tensors after 600 more calls"
 assert growth < 100_000, f"traced memory grew by {growth} bytes"'''),
-    (55, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
+    (65, 'run', (), r'''def discs(n, seed=0, size=96, r=10):
     "Noise images (normalised: mean 0); class 1 has a red disc at a random place. Returns x [n,3,size,size], y [n], mask [n,size,size]."
     g = torch.Generator().manual_seed(seed)
     x = 0.15*F.interpolate(torch.randn(n, 3, size//4, size//4, generator=g), scale_factor=4, mode='nearest')  # 4x4 px blocks
@@ -251,7 +264,7 @@ net.eval()
 xv, yv, mv = discs(48, seed=1)
 with torch.no_grad(): acc = (net(xv).argmax(1) == yv).float().mean().item()
 acc'''),
-    (56, 'run', (), r'''def in_out(maps, mask):
+    (66, 'run', (), r'''def in_out(maps, mask):
     "Mean normalised map on the mask / off the mask, per image."
     up = normalize(upsample(maps, mask.shape[-1]))
     return (up*mask).sum((1, 2))/mask.sum((1, 2)) / ((up*~mask).sum((1, 2))/(~mask).sum((1, 2))).clamp_min(1e-6)
@@ -263,21 +276,22 @@ for l in ('features.norm5', 'features.denseblock3', 'features.transition3.conv',
         with C(net, l) as cam: mp = cam(xv[pos], targets=1)
         res[(l, f"{mp.shape[-2]}x{mp.shape[-1]}", C.__name__)] = in_out(mp, mv[pos]).median().item()
 ratios = pd.Series(res).unstack().round(2); ratios'''),
-    (57, 'test', (), r'''assert acc > 0.9
+    (67, 'test', (), r'''assert acc > 0.9
 assert (ratios.loc['features.norm5'].values > 1.3).all()
 assert ratios.loc['features.denseblock3', 'HiResCAM'].item() > 1.3 and ratios.loc['features.denseblock3', 'LayerCAM'].item() > 1.3'''),
-    (60, 'import', (), r'''sslxai.gradcam'''),
-    (62, 'run', (), r'''sel = torch.cat([torch.where(yv == 1)[0][:3], torch.where(yv == 0)[0][:1]])
+    (70, 'import', (), r'''sslxai.gradcam'''),
+    (71, 'run', (), r'''show_doc(show_cam)'''),
+    (73, 'run', (), r'''sel = torch.cat([torch.where(yv == 1)[0][:3], torch.where(yv == 0)[0][:1]])
 dstats = ([0.4]*3, [0.4]*3)      # the disc images are mean-0 tensors: show them as if normalised with these stats
 with GradCAM(net) as cam:
     mp = cam(xv[sel]); pr = cam.output.softmax(1)
 fig = show_cam(xv[sel], mp, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
-    (63, 'test', (), r'''test_fig_exists(fig.axes[0])
+    (74, 'test', (), r'''test_fig_exists(fig.axes[0])
 test_eq(len(fig.axes), 12)'''),
-    (64, 'run', (), r'''with HiResCAM(net, 'features.denseblock3') as cam:
+    (75, 'run', (), r'''with HiResCAM(net, 'features.denseblock3') as cam:
     mp3 = cam(xv[sel]); pr = cam.output.softmax(1)
 fig = show_cam(xv[sel], mp3, labels=yv[sel], probs=pr, classes=['plain', 'disc'], stats=dstats, ncols=2); fig.set_dpi(60)'''),
-    (65, 'test', (), r'''test_fig_exists(fig.axes[2])
+    (76, 'test', (), r'''test_fig_exists(fig.axes[2])
 test_fail(lambda: show_cam(xv[:2], mp3[:2]), contains='stats=(mean, std)')    # normalised tensors need their stats
 test_fail(lambda: show_cam(xv[sel], mp3[:2], stats=dstats), contains='4 images but 2 maps')
 u8 = ((xv[sel[0]]*0.4 + 0.4).clamp(0, 1).permute(1, 2, 0)*255).byte().numpy()
@@ -286,7 +300,7 @@ fig_n = show_cam(torch.from_numpy(u8).permute(2, 0, 1).float()/255, mp3[0])     
 test_fig_exists(fig_u.axes[0])
 test_eq(len(fig_u.axes), 3); test_eq(fig_u.axes[0].images[0].get_array(), fig_n.axes[0].images[0].get_array())
 plt.close(fig_n); plt.close(fig_u)'''),
-    (67, 'run', (), r'''from PIL import Image
+    (78, 'run', (), r'''from PIL import Image
 if has_real_data():
     files = [sorted(data_path('pcam-subset', 'valid', c).glob('*.jpg'))[k] for c in ('1', '0') for k in (0, 1)]
     patches, plabels = np.stack([np.asarray(Image.open(f).convert('RGB')) for f in files]), [1, 1, 0, 0]
@@ -302,9 +316,9 @@ for l in ('features.denseblock3', 'features.transition3.conv', 'features.transit
     with GradCAM(d169, l) as cam: sizes[l] = tuple(cam(xp, targets=1).shape[-2:])
 with HiResCAM(d169, 'features.denseblock3') as cam: m3 = cam(xp, targets=1)
 sizes'''),
-    (68, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
+    (79, 'test', (), r'''test_eq(sizes, {'features.norm5': (3, 3), 'features.denseblock3': (6, 6), 'features.transition3.conv': (6, 6),
                 'features.transition3': (3, 3)})'''),
-    (69, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=40)
+    (80, 'run', (), r'''fig, axs = plt.subplots(2, 4, figsize=(8, 4), dpi=40)
 for i in range(4):
     for r, (mp, nm) in enumerate([(m5, 'norm5 3x3'), (m3, 'denseblock3 6x6')]):
         ax = axs[r, i]; ax.imshow(_gray(patches[i]/255.), cmap='gray')
@@ -314,8 +328,7 @@ for i in range(4):
         ax.add_patch(plt.Rectangle((32, 32), 32, 32, fill=False, ec='lime', lw=1))
         ax.set_title(f"{nm}, label {plabels[i]}", fontsize=8); ax.axis('off')
 fig.suptitle('DenseNet169 (random weights), 96 px: grid of one map cell; green = PCam centre 32x32', fontsize=9); plt.tight_layout()'''),
-    (71, 'import', (), r'''sslxai.gradcam'''),
-    (73, 'run', (), r'''set_seed(0)
+    (83, 'run', (), r'''set_seed(0)
 enc = tiny_densenet(); enc.classifier = nn.Identity(); enc.eval()
 x1 = xv[:6]; x2 = x1.flip(-1) + 0.05*torch.randn_like(x1)
 bank = torch.randn(16, 3, 96, 96)
@@ -324,7 +337,7 @@ with GradCAM(enc, 'features.norm5') as cam:
     sim_maps = cam(x1, SimilarityTarget(z2)); sims = cam.scores
     nce_maps = cam(x1, InfoNCETarget(z2, zneg, temp=0.1)); nce = cam.scores
 sims, nce'''),
-    (75, 'test', (), r'''test_close(sims, (z1*z2).sum(1), eps=1e-5)
+    (85, 'test', (), r'''test_close(sims, (z1*z2).sum(1), eps=1e-5)
 lg_ = torch.cat([(F.normalize(z1)*F.normalize(z2)).sum(1, keepdim=True), F.normalize(z1) @ F.normalize(zneg).T], 1)/0.1
 test_close(nce, -F.cross_entropy(lg_, torch.zeros(6, dtype=torch.long), reduction='none'), eps=1e-4)
 test_fail(lambda: SimilarityTarget(z2[:2])(z1), contains='2 reference embeddings for a batch of 6')
@@ -333,7 +346,7 @@ test_eq(as_embedding(torch.ones(2, 3, 1, 1, dtype=torch.bfloat16)), torch.ones(2
 test_fail(lambda: as_embedding(torch.ones(3)), contains='expected embeddings')
 test_fail(lambda: as_embedding(torch.ones(3, 2), n=4), contains='for a batch of 4')
 test_fail(lambda: as_embedding((z1,)), contains='returned tuple')'''),
-    (77, 'run', (), r'''set_seed(0)
+    (87, 'run', (), r'''set_seed(0)
 tiny_enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
 xg = torch.randn(4, 3, 12, 12)
 with torch.no_grad(): zg, rg = tiny_enc(xg), tiny_enc(torch.randn(4, 3, 12, 12))
@@ -343,25 +356,25 @@ with HiResCAM(tiny_enc, '1') as cam:
     cam(xg, SimilarityTarget(r_signed)); raw_map = cam.weigh(cam.activations, cam.gradients)
 with GradCAM(tiny_enc, '1') as cam: gc_map = cam(xg, SimilarityTarget(rg))
 dot_map.sum((1, 2)), (zg*rg).sum(1)'''),
-    (78, 'test', (), r'''test_close(dot_map.sum((1, 2)), (zg*rg).sum(1), eps=1e-6)     # the map sums to <z, ref>
+    (88, 'test', (), r'''test_close(dot_map.sum((1, 2)), (zg*rg).sum(1), eps=1e-6)     # the map sums to <z, ref>
 test_close(raw_map.sum((1, 2)), zg @ r_signed, eps=1e-6)       # for any reference, before the ReLU
 test_close(gc_map, dot_map, eps=1e-7)                          # constant gradient: Grad-CAM = HiResCAM'''),
-    (80, 'run', (), r'''with HiResCAM(enc, 'features.norm5') as cam:
+    (90, 'run', (), r'''with HiResCAM(enc, 'features.norm5') as cam:
     own_map = cam(x1, SimilarityTarget(z1, 'cosine'))      # reference = the patch's own embedding
     view_map = cam(x1, SimilarityTarget(z2, 'cosine'))     # reference = its other view
 own_map.abs().max(), view_map.abs().max()'''),
-    (81, 'test', (), r'''test_close(own_map, torch.zeros_like(own_map), eps=1e-6)
+    (91, 'test', (), r'''test_close(own_map, torch.zeros_like(own_map), eps=1e-6)
 test_fail(lambda: SimilarityTarget(z2, measure='cos'), contains="measure must be 'dot' or 'cosine'")'''),
-    (83, 'run', (), r'''with torch.no_grad(): zall = enc(xv)                       # 48 patches
+    (93, 'run', (), r'''with torch.no_grad(): zall = enc(xv)                       # 48 patches
 centre = zall.mean(0)
 off_diag = ~torch.eye(len(zall), dtype=torch.bool)
 cos_raw = F.cosine_similarity(zall[:, None], zall[None], dim=-1)[off_diag]
 cos_c = F.cosine_similarity((zall - centre)[:, None], (zall - centre)[None], dim=-1)[off_diag]
 print(f"cosine between different patches: {cos_raw.min():.4f} to {cos_raw.max():.4f}; centred: {cos_c.min():.2f} to {cos_c.max():.2f}")'''),
-    (84, 'test', (), r'''test_close(SimilarityTarget(z2, centre=centre)(z1), ((z1 - centre)*(z2 - centre)).sum(1), eps=1e-5)
+    (94, 'test', (), r'''test_close(SimilarityTarget(z2, centre=centre)(z1), ((z1 - centre)*(z2 - centre)).sum(1), eps=1e-5)
 test_close(SimilarityTarget(z2, 'cosine', centre)(z1), F.cosine_similarity(z1 - centre, z2 - centre), eps=1e-6)
 test_fail(lambda: SimilarityTarget(z2, centre=centre[:5])(z1), contains='centre has 5 values')'''),
-    (86, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
+    (96, 'test', (), r'''with GradCAM(enc, 'features.denseblock3') as cam:
     batch_maps = cam(x1, InfoNCETarget(z2, zneg))
     alone_maps = torch.cat([cam(x1[i:i+1], InfoNCETarget(z2[i:i+1], zneg)) for i in range(6)])
     coupled = cam(x1, InfoNCETarget(z2, 'batch'))
@@ -369,7 +382,7 @@ test_fail(lambda: SimilarityTarget(z2, centre=centre[:5])(z1), contains='centre 
 test_close(alone_maps, batch_maps, eps=1e-5)
 test_ne(coupled[:3], coupled3)
 (alone_maps - batch_maps).abs().max(), (coupled[:3] - coupled3).abs().max()'''),
-    (88, 'run', (), r'''set_seed(0)
+    (98, 'run', (), r'''set_seed(0)
 sm = create_simclr_model('tiny_densenet').eval()
 with torch.no_grad(): p1, p2 = sm(x1), sm(x2)
 with GradCAM(sm, 'encoder.features.norm5') as cam:
@@ -379,14 +392,14 @@ with GradCAM(sm, 'encoder.features.norm5') as cam:
     cam(x2, InfoNCETarget(p1, 'batch')); b21 = cam.scores
 nce2, nce1 = -(s12.mean() + s21.mean())/2, -(b12.mean() + b21.mean())/2
 loss_maps.shape, nce2, nt_xent(p1, p2, 0.1), nce1'''),
-    (89, 'test', (), r'''test_close(nce2, nt_xent(p1, p2, 0.1), eps=1e-5)        # 2N-2 negatives: NT-Xent, as SimCLR trains it
+    (99, 'test', (), r'''test_close(nce2, nt_xent(p1, p2, 0.1), eps=1e-5)        # 2N-2 negatives: NT-Xent, as SimCLR trains it
 test_ne(nce1, nt_xent(p1, p2, 0.1))                      # N-1 negatives: another loss
 za, zb = torch.randn(2, 5, 8).unbind(0)                  # any temperature, plain tensors
 test_close(-(InfoNCETarget(zb, 'batch2', 0.5)(za).mean() + InfoNCETarget(za, 'batch2', 0.5)(zb).mean())/2, nt_xent(za, zb, 0.5), eps=1e-6)
 zr = za.clone().requires_grad_()
 g_first, = torch.autograd.grad(InfoNCETarget(zb, 'batch2')(zr)[0], zr)
 test_eq(g_first[1:].abs().sum(), 0)                      # a sample's score depends only on its own output'''),
-    (91, 'test', (), r'''set_seed(0)
+    (101, 'test', (), r'''set_seed(0)
 probe = nn.Linear(32, 2)
 with torch.no_grad(): probe.weight.copy_(torch.randn(2, 32))
 clf = nn.Sequential(enc, probe).eval()
@@ -394,7 +407,7 @@ with GradCAM(clf, '0.features.norm5') as cam: probe_maps = cam(x1, targets=1)
 with GradCAM(enc, 'features.norm5') as cam: same = cam(x1, targets=lambda z: probe(z)[:, 1])
 test_close(probe_maps, same, eps=1e-6)
 test_eq(module_name(clf, find_target_layer(clf)), '0.features.norm5')'''),
-    (92, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
+    (102, 'run', (), r'''with GradCAM(enc, 'features.denseblock3') as cam: sim3 = cam(x1, SimilarityTarget(z2))
 fig, axs = plt.subplots(2, 4, figsize=(8, 4.2), dpi=50)
 for i in range(2):
     for r, (mp, nm) in enumerate([(sim_maps, 'similarity, norm5'), (sim3, 'similarity, denseblock3'),
@@ -402,7 +415,7 @@ for i in range(2):
         ax = axs[i, r]; ax.imshow(_gray((x1[i]*0.4 + 0.4).permute(1, 2, 0).clamp(0, 1).numpy()), cmap='gray')
         ax.imshow(normalize(upsample(mp[i], 96)).numpy(), cmap='jet', alpha=0.45); ax.set_title(nm, fontsize=8); ax.axis('off')
 plt.tight_layout()'''),
-    (94, 'run', (), r'''def best_of(f, n=5):
+    (104, 'run', (), r'''def best_of(f, n=5):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
@@ -415,67 +428,69 @@ def gcam():
     with GradCAM(m, 'features.norm5') as cam: cam(xbig)
 fwd(); gcam()
 ratio = best_of(gcam)/best_of(fwd); ratio'''),
-    (96, 'test', (), r'''for p in m.parameters(): p.grad = None
+    (106, 'test', (), r'''for p in m.parameters(): p.grad = None
 with GradCAM(m, 'features.norm5') as cam: cam(xbig[:4])
 assert all(p.grad is None for p in m.parameters()), "Grad-CAM computed parameter gradients"'''),
 ]
 nb = NbRunner('nbs/30_gradcam.ipynb', CELLS)
 
-def test_30_gradcam_which_model_which_layer(nbflags): nb.run_to(7, nbflags)   # nbs/30_gradcam.ipynb cell 7
+def test_30_gradcam_which_model_which_layer(nbflags): nb.run_to(10, nbflags)   # nbs/30_gradcam.ipynb cell 10
 
-def test_30_gradcam_find_target_layer(nbflags): nb.run_to(12, nbflags)   # nbs/30_gradcam.ipynb cell 12
+def test_30_gradcam_find_target_layer(nbflags): nb.run_to(16, nbflags)   # nbs/30_gradcam.ipynb cell 16
 
-def test_30_gradcam_find_target_layer_2(nbflags): nb.run_to(14, nbflags)   # nbs/30_gradcam.ipynb cell 14
+def test_30_gradcam_find_target_layer_2(nbflags): nb.run_to(18, nbflags)   # nbs/30_gradcam.ipynb cell 18
 
-def test_30_gradcam_candidate_layers(nbflags): nb.run_to(18, nbflags)   # nbs/30_gradcam.ipynb cell 18
+def test_30_gradcam_candidate_layers(nbflags): nb.run_to(23, nbflags)   # nbs/30_gradcam.ipynb cell 23
 
-def test_30_gradcam_targets(nbflags): nb.run_to(23, nbflags)   # nbs/30_gradcam.ipynb cell 23
+def test_30_gradcam_targets(nbflags): nb.run_to(28, nbflags)   # nbs/30_gradcam.ipynb cell 28
 
-def test_30_gradcam_one_mechanism_four_methods(nbflags): nb.run_to(29, nbflags)   # nbs/30_gradcam.ipynb cell 29
+def test_30_gradcam_one_mechanism_four_methods(nbflags): nb.run_to(35, nbflags)   # nbs/30_gradcam.ipynb cell 35
 
-def test_30_gradcam_upsample_and_normalize(nbflags): nb.run_to(33, nbflags)   # nbs/30_gradcam.ipynb cell 33
+def test_30_gradcam_one_mechanism_four_methods_2(nbflags): nb.run_to(38, nbflags)   # nbs/30_gradcam.ipynb cell 38
 
-def test_30_gradcam_grad_cam_equals_cam_hw_on_a_gap_linear_head(nbflags): nb.run_to(35, nbflags)   # nbs/30_gradcam.ipynb cell 35
+def test_30_gradcam_upsample_and_normalize(nbflags): nb.run_to(43, nbflags)   # nbs/30_gradcam.ipynb cell 43
 
-def test_30_gradcam_in_place_relu_and_which_activation_sslxai(nbflags): nb.run_to(37, nbflags)   # nbs/30_gradcam.ipynb cell 37
+def test_30_gradcam_grad_cam_equals_cam_hw_on_a_gap_linear_head(nbflags): nb.run_to(45, nbflags)   # nbs/30_gradcam.ipynb cell 45
 
-def test_30_gradcam_in_place_relu_and_which_activation_sslxai_2(nbflags): nb.run_to(39, nbflags)   # nbs/30_gradcam.ipynb cell 39
+def test_30_gradcam_in_place_relu_and_which_activation_sslxai(nbflags): nb.run_to(47, nbflags)   # nbs/30_gradcam.ipynb cell 47
 
-def test_30_gradcam_frozen_parameters_and_the_caller_s_torch_no_grad(nbflags): nb.run_to(41, nbflags)   # nbs/30_gradcam.ipynb cell 41
+def test_30_gradcam_in_place_relu_and_which_activation_sslxai_2(nbflags): nb.run_to(49, nbflags)   # nbs/30_gradcam.ipynb cell 49
 
-def test_30_gradcam_only_the_part_after_the_layer_is_differentiated(nbflags): nb.run_to(43, nbflags)   # nbs/30_gradcam.ipynb cell 43
+def test_30_gradcam_frozen_parameters_and_the_caller_s_torch_no_grad(nbflags): nb.run_to(51, nbflags)   # nbs/30_gradcam.ipynb cell 51
 
-def test_30_gradcam_batches_of_any_size_and_one_at_a_time_equals_the(nbflags): nb.run_to(45, nbflags)   # nbs/30_gradcam.ipynb cell 45
+def test_30_gradcam_only_the_part_after_the_layer_is_differentiated(nbflags): nb.run_to(53, nbflags)   # nbs/30_gradcam.ipynb cell 53
 
-def test_30_gradcam_targets_ints_lists_single_logit_models_errors(nbflags): nb.run_to(47, nbflags)   # nbs/30_gradcam.ipynb cell 47
+def test_30_gradcam_batches_of_any_size_and_one_at_a_time_equals_the(nbflags): nb.run_to(55, nbflags)   # nbs/30_gradcam.ipynb cell 55
 
-def test_30_gradcam_cpu_and_gpu_agree(nbflags): nb.run_to(49, nbflags)   # nbs/30_gradcam.ipynb cell 49
+def test_30_gradcam_targets_ints_lists_single_logit_models_errors(nbflags): nb.run_to(57, nbflags)   # nbs/30_gradcam.ipynb cell 57
+
+def test_30_gradcam_cpu_and_gpu_agree(nbflags): nb.run_to(59, nbflags)   # nbs/30_gradcam.ipynb cell 59
 
 @pytest.mark.cuda
-def test_30_gradcam_cpu_and_gpu_agree_2(nbflags): nb.run_to(50, nbflags)   # nbs/30_gradcam.ipynb cell 50
+def test_30_gradcam_cpu_and_gpu_agree_2(nbflags): nb.run_to(60, nbflags)   # nbs/30_gradcam.ipynb cell 60
 
-def test_30_gradcam_1_000_calls_some_raising_no_hook_left_no_memory(nbflags): nb.run_to(53, nbflags)   # nbs/30_gradcam.ipynb cell 53
+def test_30_gradcam_1_000_calls_some_raising_no_hook_left_no_memory(nbflags): nb.run_to(63, nbflags)   # nbs/30_gradcam.ipynb cell 63
 
-def test_30_gradcam_do_the_maps_point_at_the_evidence(nbflags): nb.run_to(57, nbflags)   # nbs/30_gradcam.ipynb cell 57
+def test_30_gradcam_do_the_maps_point_at_the_evidence(nbflags): nb.run_to(67, nbflags)   # nbs/30_gradcam.ipynb cell 67
 
-def test_30_gradcam_show_cam(nbflags): nb.run_to(63, nbflags)   # nbs/30_gradcam.ipynb cell 63
+def test_30_gradcam_show_cam(nbflags): nb.run_to(74, nbflags)   # nbs/30_gradcam.ipynb cell 74
 
-def test_30_gradcam_show_cam_2(nbflags): nb.run_to(65, nbflags)   # nbs/30_gradcam.ipynb cell 65
+def test_30_gradcam_show_cam_2(nbflags): nb.run_to(76, nbflags)   # nbs/30_gradcam.ipynb cell 76
 
-def test_30_gradcam_densenet169_at_96_px(nbflags): nb.run_to(68, nbflags)   # nbs/30_gradcam.ipynb cell 68
+def test_30_gradcam_densenet169_at_96_px(nbflags): nb.run_to(79, nbflags)   # nbs/30_gradcam.ipynb cell 79
 
-def test_30_gradcam_contrastive_targets_explaining_self_supervised(nbflags): nb.run_to(75, nbflags)   # nbs/30_gradcam.ipynb cell 75
+def test_30_gradcam_contrastive_targets_explaining_self_supervised(nbflags): nb.run_to(85, nbflags)   # nbs/30_gradcam.ipynb cell 85
 
-def test_30_gradcam_the_dot_product_splits_over_locations(nbflags): nb.run_to(78, nbflags)   # nbs/30_gradcam.ipynb cell 78
+def test_30_gradcam_the_dot_product_splits_over_locations(nbflags): nb.run_to(88, nbflags)   # nbs/30_gradcam.ipynb cell 88
 
-def test_30_gradcam_the_cosine_what_differs_from_the_reference(nbflags): nb.run_to(81, nbflags)   # nbs/30_gradcam.ipynb cell 81
+def test_30_gradcam_the_cosine_what_differs_from_the_reference(nbflags): nb.run_to(91, nbflags)   # nbs/30_gradcam.ipynb cell 91
 
-def test_30_gradcam_centring(nbflags): nb.run_to(84, nbflags)   # nbs/30_gradcam.ipynb cell 84
+def test_30_gradcam_centring(nbflags): nb.run_to(94, nbflags)   # nbs/30_gradcam.ipynb cell 94
 
-def test_30_gradcam_centring_2(nbflags): nb.run_to(86, nbflags)   # nbs/30_gradcam.ipynb cell 86
+def test_30_gradcam_centring_2(nbflags): nb.run_to(96, nbflags)   # nbs/30_gradcam.ipynb cell 96
 
-def test_30_gradcam_where_simclr_s_loss_lives_infonce_on_the(nbflags): nb.run_to(89, nbflags)   # nbs/30_gradcam.ipynb cell 89
+def test_30_gradcam_where_simclr_s_loss_lives_infonce_on_the(nbflags): nb.run_to(99, nbflags)   # nbs/30_gradcam.ipynb cell 99
 
-def test_30_gradcam_where_simclr_s_loss_lives_infonce_on_the_2(nbflags): nb.run_to(91, nbflags)   # nbs/30_gradcam.ipynb cell 91
+def test_30_gradcam_where_simclr_s_loss_lives_infonce_on_the_2(nbflags): nb.run_to(101, nbflags)   # nbs/30_gradcam.ipynb cell 101
 
-def test_30_gradcam_speed(nbflags): nb.run_to(96, nbflags)   # nbs/30_gradcam.ipynb cell 96
+def test_30_gradcam_speed(nbflags): nb.run_to(106, nbflags)   # nbs/30_gradcam.ipynb cell 106

@@ -107,6 +107,13 @@ for r in res:
     test_close(r['mean_loss'], r['ref_loss'], eps=1e-12)
     assert r['grad_err'] < 1e-12, r
 [(r['rank'], round(r['loss'], 4), round(r['mean_loss'], 4), f"{r['grad_err']:.1e}") for r in res]'''),
+    (41, 'import', (), r'''sslxai.losses'''),
+    (43, 'test', (), r'''q = torch.linalg.qr(torch.randn(64, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64))[0]   # 16 orthonormal columns
+for k in (1, 4, 16): test_close(rankme(torch.cat([3*q[:, :k], torch.zeros(64, 16 - k, dtype=torch.float64)], 1)), k, eps=1e-3*k)
+test_close(rankme(torch.randn(128, 1).expand(128, 32).contiguous()), 1, eps=1e-3)
+r = rankme(torch.randn(1000, 32, generator=torch.Generator().manual_seed(5))); assert 28 < r < 32, r
+test_fail(lambda: rankme(torch.randn(8)), contains='[N, D] tensor')
+r'''),
 ]
 nb = NbRunner('nbs/42_losses.ipynb', CELLS)
 
@@ -134,3 +141,5 @@ def test_42_losses_testing_the_gather_without_gpus(nbflags): nb.run_to(37, nbfla
 
 @pytest.mark.slow
 def test_42_losses_testing_the_gather_without_gpus_2(nbflags): nb.run_to(39, nbflags)   # nbs/42_losses.ipynb cell 39
+
+def test_42_losses_rankme_choosing_without_labels(nbflags): nb.run_to(43, nbflags)   # nbs/42_losses.ipynb cell 43

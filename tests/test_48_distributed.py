@@ -69,7 +69,16 @@ try:
               contains='the validation set holds 1 item(s), fewer than the 2 processes')
 finally:
     for k in ('RANK', 'WORLD_SIZE'): del os.environ[k]'''),
-    (31, 'run', (), r'''from nbdev.showdoc import show_doc
+    (32, 'run', (), r'''bench = {a: json.loads(Path(f'../benchmarks/results/{f}.json').read_text()) for a, f in (('tiny_densenet', 'dist'), ('resnet18', 'dist_resnet18'))}
+pd_rows = {a: {'gradients (MB)': round(b['grad_mb'], 2), **{m: f"{r['median_s']*1000:.0f} ms" for m, r in b['modes'].items()},
+               'all-reduce (ms / step)': round(b['comm_ms_per_step']), 'share of a 2-process step': f"{b['comm_share']:.0%}"}
+           for a, b in bench.items()}
+import pandas as pd
+pd.DataFrame(pd_rows)'''),
+    (34, 'test', (), r'''for b in bench.values(): test_eq((b['global_bs'], list(b['modes'])[2:]), (64, ['2 processes x 1 thread', '2 processes x 1 thread, no all-reduce']))
+assert 0 < bench['tiny_densenet']['comm_ms_per_step'] < bench['resnet18']['comm_ms_per_step']         # more gradients, more to send
+assert bench['resnet18']['comm_share'] < bench['tiny_densenet']['comm_share']                           # ... a smaller share of a bigger step'''),
+    (35, 'run', (), r'''from nbdev.showdoc import show_doc
 show_doc(launch_cmd)'''),
 ]
 nb = NbRunner('nbs/48_distributed.ipynb', CELLS)
@@ -88,4 +97,6 @@ def test_48_distributed_a_process_that_stops(nbflags): nb.run_to(28, nbflags)   
 
 def test_48_distributed_bad_input(nbflags): nb.run_to(30, nbflags)   # nbs/48_distributed.ipynb cell 30
 
-def test_48_distributed_runs_to_end(nbflags): nb.run_to(31, nbflags)
+def test_48_distributed_what_a_second_process_costs(nbflags): nb.run_to(34, nbflags)   # nbs/48_distributed.ipynb cell 34
+
+def test_48_distributed_runs_to_end(nbflags): nb.run_to(35, nbflags)

@@ -8,70 +8,9 @@ CELLS = [
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
 pd.set_option('display.width', 160); pd.set_option('display.max_columns', 20)'''),
     (6, 'import', (), r'''sslxai.probe'''),
-    (8, 'import', (), r'''sslxai.probe'''),
-    (9, 'import', (), r'''sslxai.probe'''),
-    (10, 'import', (), r'''sslxai.probe'''),
-    (11, 'run', (), r'''m_c = nn.Sequential(nn.Identity())                  # the 'features' are the image itself
-x_c = torch.zeros(2, 3, 9, 9); x_c[:, :, 3:6, 3:6] = 1.           # bright centre, dark border
-embed(m_c, (x_c, np.array([0, 1])))[0][0], embed(m_c, (x_c, np.array([0, 1])), region='centre')[0][0]'''),
-    (12, 'test', (), r'''test_close(embed(m_c, (x_c, np.array([0, 1])))[0], np.full((2, 3), 1/9))
-test_close(embed(m_c, (x_c, np.array([0, 1])), region='centre')[0], np.ones((2, 3)))
-test_fail(lambda: pool_features(torch.zeros(1, 2, 3, 3), 'middle'), contains="region must be 'all' or 'centre'")'''),
-    (14, 'run', (), r'''from sslxai.core import tiny_densenet
-set_seed(0)
-enc = tiny_densenet().features
-xs = np.random.default_rng(0).integers(0, 256, (10, 96, 96, 3), dtype=np.uint8)
-ys = np.array([0, 1]*5)
-f, l = embed(enc, (xs, ys), bs=4)
-f.shape, f.dtype, l'''),
-    (16, 'test', (), r'''st = _image_stats(xs)
-enc.eval()
-with torch.no_grad(): ref = enc(to_input(xs, st)).mean((2, 3)).numpy()
-enc.train()
-test_close(f, ref, eps=1e-4)
-test_close(embed(enc, (xs, ys), bs=3)[0], f, eps=1e-4)
-test_eq(enc.training, True)
-test_eq(l, ys)
-
-class _WithEmbed(nn.Module):
-    def __init__(self, enc): super().__init__(); self.encoder, self.proj = enc, nn.Linear(32, 4)
-    def embed(self, x): return self.encoder(x).mean((2, 3))
-    def forward(self, x): return self.proj(self.embed(x))
-test_eq(embed(_WithEmbed(enc), (xs, ys))[0].shape, (10, 32))   # `embed`, not the projection
-
-class _Learnerish: model = enc
-test_close(embed(_Learnerish(), (xs, ys))[0], f, eps=1e-4)
-
-class _Src:
-    labels = ys
-    def __len__(self): return len(xs)
-    def __getitem__(self, i): return xs[i], int(ys[i])
-fs, ls = embed(enc, _Src(), stats=st, bs=4)
-test_close(fs, f, eps=1e-4); test_eq(ls, ys)
-class _BatchSrc(_Src):
-    def get_batch(self, ids): return xs[ids], ys[ids]
-test_close(embed(enc, _BatchSrc(), stats=st, bs=4)[0], f, eps=1e-4)
-fn_, ln_ = embed(enc, _Src(), stats=st, n=4, seed=1)      # a seeded subset of 4, in the source's order
-rows = [int(np.abs(f - r).sum(1).argmin()) for r in fn_]
-test_eq(len(set(rows)), 4); test_eq(rows, sorted(rows)); test_eq(ln_, ys[rows])
-test_close(fn_, f[rows], eps=1e-4)'''),
-    (18, 'test', (), r'''dl = torch.utils.data.DataLoader(list(zip(to_input(xs, st), torch.as_tensor(ys))), batch_size=4)
-test_close(embed(enc, dl)[0], f, eps=1e-4)
-test_fail(lambda: embed(enc, (xs, ys[:3])), contains='10 images but 3 labels')
-test_fail(lambda: embed(enc, (xs[..., 0], ys)), contains='expected uint8 images [N,H,W,3]')
-test_fail(lambda: embed('not a model', (xs, ys)), contains='expected an nn.Module')'''),
-    (19, 'test', (), r'''import torch.nn.functional as F
-clf = tiny_densenet().eval()
-with torch.no_grad():
-    xt_ = torch.randn(3, 3, 96, 96)
-    pen = F.adaptive_avg_pool2d(F.relu(clf.features(xt_)), 1).flatten(1)                # torchvision DenseNet's forward up to its classifier
-    test_close(Embedder(clf)(xt_), pen, eps=1e-6)                                        # a classifier: the input of its last Linear
-    test_eq(Embedder(_WithEmbed(enc).eval())(xt_), _WithEmbed(enc).eval().embed(xt_))   # a model with `embed`
-    test_close(Embedder(enc.eval())(xt_), enc(xt_).mean((2, 3)), eps=1e-6)              # an encoder: its maps pooled
-test_eq(Embedder(clf).how, 'linear'); test_eq(sum(len(mm._forward_hooks) for mm in clf.modules()), 0)   # no hook left
-test_fail(lambda: Embedder(clf, region='centre'), contains='pass the encoder')
-enc.train()'''),
-    (21, 'run', (), r'''def blobs(n=200, d=16, sep=3., seed=0):
+    (7, 'test', (), r'''import sslxai.probe, sslxai.embeddings
+for n in _all_: assert n in sslxai.probe.__all__ and getattr(sslxai.probe, n) is getattr(sslxai.embeddings, n), n'''),
+    (9, 'run', (), r'''def blobs(n=200, d=16, sep=3., seed=0):
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     return (rng.normal(size=(n, d)) + np.where(y[:, None] == 1, sep, -sep)).astype(np.float32), y
@@ -80,63 +19,63 @@ Xtr, ytr = blobs(200, seed=0)
 Xva, yva = blobs(200, seed=1)
 rng = np.random.default_rng(2)
 ytr_shuf, yva_shuf = rng.permutation(ytr), rng.permutation(yva)'''),
-    (23, 'import', (), r'''sslxai.probe'''),
-    (25, 'run', (), r'''linear_probe(Xtr, ytr, Xva, yva), linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)'''),
-    (26, 'test', (), r'''r = linear_probe(Xtr, ytr, Xva, yva)
+    (11, 'import', (), r'''sslxai.probe'''),
+    (13, 'run', (), r'''linear_probe(Xtr, ytr, Xva, yva), linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)'''),
+    (14, 'test', (), r'''r = linear_probe(Xtr, ytr, Xva, yva)
 test_eq(r['acc'], 1.0); test_eq(r['auc'], 1.0)
 r0 = linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)
 assert 0.35 < r0['acc'] < 0.65 and 0.3 < r0['auc'] < 0.7, r0
 test_fail(lambda: linear_probe(Xtr, ytr[:5], Xva, yva), contains='200 feature rows but 5 labels')
 test_fail(lambda: linear_probe(Xtr, np.zeros(200), Xva, yva), contains='single class')
 test_fail(lambda: linear_probe(np.full_like(Xtr, np.nan), ytr, Xva, yva), contains='NaN')'''),
-    (28, 'import', (), r'''sslxai.probe'''),
-    (29, 'test', (), r'''clf = fit_probe(Xtr, ytr)
+    (16, 'import', (), r'''sslxai.probe'''),
+    (17, 'test', (), r'''clf = fit_probe(Xtr, ytr)
 head = probe_head(clf)
 with torch.no_grad(): test_close(head(torch.as_tensor(Xva)).squeeze(1).numpy(), clf.decision_function(Xva), eps=1e-3)
 head'''),
-    (31, 'import', (), r'''sslxai.probe'''),
-    (32, 'run', (), r'''ph = prototype_head(Xtr, ytr)
+    (19, 'import', (), r'''sslxai.probe'''),
+    (20, 'run', (), r'''ph = prototype_head(Xtr, ytr)
 from sslxai.gradcam import SimilarityTarget
 with torch.no_grad(): lg = ph(torch.as_tensor(Xtr, dtype=torch.float32))
 sim = SimilarityTarget(ph.prototype, centre=ph.mean)(torch.as_tensor(Xtr, dtype=torch.float32))
 float(lg[:, 1].std()), float(((lg[:, 1] > 0).numpy() == ytr).mean())     # unit spread of the logit difference; its accuracy'''),
-    (33, 'test', (), r'''r = lg[:, 1]/sim                                                  # the centred prototype similarity, up to one positive scale
+    (21, 'test', (), r'''r = lg[:, 1]/sim                                                  # the centred prototype similarity, up to one positive scale
 test_close(r, r.mean().expand_as(r), eps=1e-4); assert r.min() > 0; test_close(lg[:, 0], -lg[:, 1], eps=1e-6)
 test_fail(lambda: prototype_head(Xtr, np.zeros(len(Xtr), int)), contains='needs labels 0 and 1')'''),
-    (35, 'import', (), r'''sslxai.probe'''),
-    (36, 'run', (), r'''knn_accuracy(Xtr, ytr, Xva, yva), knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf)'''),
-    (37, 'test', (), r'''test_eq(knn_accuracy(Xtr, ytr, Xva, yva), 1.0)
+    (23, 'import', (), r'''sslxai.probe'''),
+    (24, 'run', (), r'''knn_accuracy(Xtr, ytr, Xva, yva), knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf)'''),
+    (25, 'test', (), r'''test_eq(knn_accuracy(Xtr, ytr, Xva, yva), 1.0)
 assert 0.35 < knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf) < 0.65
 test_eq(knn_accuracy(Xtr, ytr, Xtr, ytr, k=1), 1.0)   # k=1 on the training set finds each point itself
 test_fail(lambda: knn_accuracy(Xtr[:5], ytr[:5], Xva, yva, k=20), contains='k=20 but there are 5')'''),
-    (39, 'import', (), r'''sslxai.probe'''),
-    (40, 'run', (), r'''cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)'''),
-    (41, 'test', (), r'''cs, cs0 = cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)
+    (27, 'import', (), r'''sslxai.probe'''),
+    (28, 'run', (), r'''cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)'''),
+    (29, 'test', (), r'''cs, cs0 = cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)
 assert cs['silhouette'] > 0.8, cs
 test_eq(cs['purity'], 1.0)
 test_close(cs['purity_chance'], 99/199, eps=1e-9)        # 100 per class: 2*100*99/(200*199)
 assert abs(cs0['silhouette']) < 0.05 and abs(cs0['purity'] - cs0['purity_chance']) < 0.06, cs0
 test_fail(lambda: cluster_scores(Xtr, np.zeros(200)), contains='single class')'''),
-    (43, 'test', (), r'''P = np.array([[0.], [1.], [10.], [11.]])
+    (31, 'test', (), r'''P = np.array([[0.], [1.], [10.], [11.]])
 test_eq(knn_purity(P, [0, 0, 1, 1], k=1, metric='euclidean'), 1.0)
 test_eq(knn_purity(P, [0, 1, 0, 1], k=1, metric='euclidean'), 0.0)
 test_eq(knn_purity(np.array([[0.], [0.], [5.]]), [0, 0, 1], k=1, metric='euclidean'), 2/3)
 test_close(purity_chance([0, 0, 1, 1]), 1/3)
 test_eq(cluster_scores(np.r_[Xtr, Xtr], np.r_[ytr, ytr], max_n=150)['purity'], 1.0)'''),
-    (45, 'import', (), r'''sslxai.probe'''),
-    (46, 'run', (), r'''fig, axs = plt.subplots(1, 3, figsize=(9, 3))
+    (33, 'import', (), r'''sslxai.probe'''),
+    (34, 'run', (), r'''fig, axs = plt.subplots(1, 3, figsize=(9, 3))
 plot_embedding(Xtr, ytr, 'pca', ax=axs[0], title='blobs, PCA')
 plot_embedding(Xtr[:100], ytr[:100], 'tsne', ax=axs[1], title='blobs (100), t-SNE')
 plot_embedding(Xtr, ytr_shuf, 'pca', ax=axs[2], title='shuffled labels, PCA', classes={0: 'a', 1: 'b'})
 plt.tight_layout()'''),
-    (47, 'test', (), r'''test_fig_exists(axs[0])
+    (35, 'test', (), r'''test_fig_exists(axs[0])
 test_eq(project_2d(Xtr, 'pca').shape, (200, 2))
 Z = project_2d(Xtr, 'pca')
 test_eq(((Z[:, 0] > 0) == (ytr == 1)).mean() in (0., 1.), True)   # the first PC splits the blobs exactly
 test_close(project_2d(Xtr[:40], 'tsne', seed=3), project_2d(Xtr[:40], 'tsne', seed=3))
 test_fail(lambda: project_2d(Xtr, 'umap'), contains="'pca' or 'tsne'")'''),
-    (49, 'import', (), r'''sslxai.probe'''),
-    (51, 'run', (), r'''class _Noise(nn.Module):
+    (37, 'import', (), r'''sslxai.probe'''),
+    (39, 'run', (), r'''class _Noise(nn.Module):
     "Features that ignore the image: seeded noise."
     def __init__(self): super().__init__(); self.g = torch.Generator().manual_seed(0); self.p = nn.Parameter(torch.zeros(1))
     def forward(self, x): return torch.randn(len(x), 8, generator=self.g)
@@ -149,29 +88,29 @@ def bright(n, seed):
 
 tab_enc, fe = compare_encoders({'mean pool': nn.AdaptiveAvgPool2d(1), 'noise': _Noise()}, bright(300, 0), bright(300, 1))
 tab_enc.round(3)'''),
-    (52, 'test', (), r'''test_eq(tab_enc.loc['mean pool', 'probe_acc'], 1.0); test_eq(tab_enc.loc['mean pool', 'knn_acc'], 1.0)
+    (40, 'test', (), r'''test_eq(tab_enc.loc['mean pool', 'probe_acc'], 1.0); test_eq(tab_enc.loc['mean pool', 'knn_acc'], 1.0)
 assert tab_enc.loc['mean pool', 'purity'] > 0.95 and tab_enc.loc['mean pool', 'silhouette'] > 0.3, tab_enc
 for c in ['probe_acc', 'knn_acc', 'purity']: assert abs(tab_enc.loc['noise', c] - 0.5) < 0.12, tab_enc
 test_eq(fe['noise'][0].shape, (300, 8)); test_eq(fe['mean pool'][2].shape, (300, 3))'''),
-    (54, 'import', (), r'''sslxai.probe'''),
-    (55, 'run', (), r'''le = label_efficiency(fe, fractions=(0.05, 1.0), seeds=(0, 1))
+    (42, 'import', (), r'''sslxai.probe'''),
+    (43, 'run', (), r'''le = label_efficiency(fe, fractions=(0.05, 1.0), seeds=(0, 1))
 gain = paired_gain(le, 'mean pool', 'noise')
 gain.round(3)'''),
-    (56, 'test', (), r'''test_eq(le.groupby('fraction').seed.nunique().tolist(), [2, 1])
+    (44, 'test', (), r'''test_eq(le.groupby('fraction').seed.nunique().tolist(), [2, 1])
 assert (gain.gain > 0.3).all() and gain.excludes_zero.all(), gain               # the informative encoder wins, clearly
 same = paired_gain(label_efficiency({'a': fe['noise'], 'b': fe['noise']}, fractions=(0.1,)), 'a', 'b')
 test_eq((same.gain.iloc[0], same.excludes_zero.iloc[0]), (0.0, False))           # an encoder against itself: no gain'''),
-    (58, 'import', (), r'''sslxai.probe'''),
-    (60, 'import', (), r'''sslxai.probe'''),
-    (61, 'run', (), r'''bn_net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    (46, 'import', (), r'''sslxai.probe'''),
+    (48, 'import', (), r'''sslxai.probe'''),
+    (49, 'run', (), r'''bn_net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
 xr, yr = bright(64, 2)
 rc = recalibrated(bn_net, (xr, yr.numpy()), n=64, bs=16)
 with torch.no_grad(): pre = bn_net[0](xr)
 rc[1].running_mean, pre.mean((0, 2, 3))'''),
-    (62, 'test', (), r'''test_close(rc[1].running_mean, pre.mean((0, 2, 3)), eps=1e-5)                # the exact mean over all 64 images
+    (50, 'test', (), r'''test_close(rc[1].running_mean, pre.mean((0, 2, 3)), eps=1e-5)                # the exact mean over all 64 images
 test_close(bn_net[1].running_mean, torch.zeros(4))                             # the original is untouched'''),
-    (63, 'import', (), r'''sslxai.probe'''),
-    (65, 'test', (), r'''bnm = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)).eval()
+    (51, 'import', (), r'''sslxai.probe'''),
+    (53, 'test', (), r'''bnm = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)).eval()
 with torch.no_grad(): bnm[0].weight.copy_(torch.eye(3).view(3, 3, 1, 1)); bnm[0].bias.zero_()
 data = [torch.randn(8, 3, 4, 4) + 3 for _ in range(4)]
 w0 = bnm[0].weight.clone()
@@ -181,7 +120,7 @@ test_close(bnm[1].running_mean, allx.mean(1), eps=1e-4)
 batch_vars = torch.stack([d.transpose(0, 1).reshape(3, -1).var(1) for d in data])
 test_close(bnm[1].running_var, batch_vars.mean(0), eps=1e-4)
 test_eq(bnm[1].momentum, 0.1); test_eq(bnm.training, False); test_eq(torch.equal(bnm[0].weight, w0), True)'''),
-    (67, 'run', (), r'''from fastai.data.core import DataLoaders
+    (55, 'run', (), r'''from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaiDL
 
 def bright_ds(n, seed): return list(zip(*bright(n, seed)))
@@ -192,7 +131,7 @@ toy_dls.c = 2
 toy_enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
 tab = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2)
 tab.round(3)'''),
-    (69, 'test', (), r'''before = {k: v.clone() for k, v in toy_enc.state_dict().items()}
+    (57, 'test', (), r'''before = {k: v.clone() for k, v in toy_enc.state_dict().items()}
 tab2 = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2, bn_control=True)
 test_eq(list(tab.index), ['SSL init', 'random init'])
 test_eq(list(tab2.index), ['SSL init', 'random init', 'random init + BN stats'])
@@ -204,50 +143,44 @@ test_eq(tab.time_s.gt(0).all(), True)
 r = reset_parameters(copy.deepcopy(toy_enc))
 test_ne(r[0].weight.detach().numpy().round(4).tolist(), toy_enc[0].weight.detach().numpy().round(4).tolist())
 assert ((0 <= tab.accuracy) & (tab.accuracy <= 1)).all()'''),
-    (71, 'run', (), r'''pre = PooledClassifier(copy.deepcopy(toy_enc), nn.Linear(8, 2))
+    (59, 'run', (), r'''pre = PooledClassifier(copy.deepcopy(toy_enc), nn.Linear(8, 2))
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 lp = Learner(toy_dls, pre, loss_func=CrossEntropyLossFlat())
 with lp.no_bar(), lp.no_logging(): lp.fit_one_cycle(3, 1e-2)
 tab3, lrns = finetune_vs_scratch(pre.encoder, toy_dls, epochs=1, lr=1e-2, return_learners=True)
 tab3.round(3)'''),
-    (72, 'test', (), r'''assert tab3.loc['SSL init', 'valid_loss'] < tab3.loc['random init', 'valid_loss'], tab3
+    (60, 'test', (), r'''assert tab3.loc['SSL init', 'valid_loss'] < tab3.loc['random init', 'valid_loss'], tab3
 assert tab3.loc['SSL init', 'accuracy'] >= 0.9, tab3
 with lrns['SSL init'].no_bar(): v = lrns['SSL init'].validate()     # the table holds the final validation
 test_close(v[0], tab3.loc['SSL init', 'valid_loss'], eps=1e-5); test_close(v[1], tab3.loc['SSL init', 'accuracy'])'''),
 ]
 nb = NbRunner('nbs/50_probe.ipynb', CELLS)
 
-def test_50_probe_embeddings(nbflags): nb.run_to(12, nbflags)   # nbs/50_probe.ipynb cell 12
+def test_50_probe_embeddings(nbflags): nb.run_to(7, nbflags)   # nbs/50_probe.ipynb cell 7
 
-def test_50_probe_embeddings_2(nbflags): nb.run_to(16, nbflags)   # nbs/50_probe.ipynb cell 16
+def test_50_probe_linear_probe(nbflags): nb.run_to(14, nbflags)   # nbs/50_probe.ipynb cell 14
 
-def test_50_probe_embeddings_3(nbflags): nb.run_to(18, nbflags)   # nbs/50_probe.ipynb cell 18
+def test_50_probe_linear_probe_2(nbflags): nb.run_to(17, nbflags)   # nbs/50_probe.ipynb cell 17
 
-def test_50_probe_embeddings_4(nbflags): nb.run_to(19, nbflags)   # nbs/50_probe.ipynb cell 19
+def test_50_probe_linear_probe_3(nbflags): nb.run_to(21, nbflags)   # nbs/50_probe.ipynb cell 21
 
-def test_50_probe_linear_probe(nbflags): nb.run_to(26, nbflags)   # nbs/50_probe.ipynb cell 26
+def test_50_probe_knn_accuracy(nbflags): nb.run_to(25, nbflags)   # nbs/50_probe.ipynb cell 25
 
-def test_50_probe_linear_probe_2(nbflags): nb.run_to(29, nbflags)   # nbs/50_probe.ipynb cell 29
+def test_50_probe_cluster_scores(nbflags): nb.run_to(29, nbflags)   # nbs/50_probe.ipynb cell 29
 
-def test_50_probe_linear_probe_3(nbflags): nb.run_to(33, nbflags)   # nbs/50_probe.ipynb cell 33
+def test_50_probe_cluster_scores_2(nbflags): nb.run_to(31, nbflags)   # nbs/50_probe.ipynb cell 31
 
-def test_50_probe_knn_accuracy(nbflags): nb.run_to(37, nbflags)   # nbs/50_probe.ipynb cell 37
+def test_50_probe_embedding_plot(nbflags): nb.run_to(35, nbflags)   # nbs/50_probe.ipynb cell 35
 
-def test_50_probe_cluster_scores(nbflags): nb.run_to(41, nbflags)   # nbs/50_probe.ipynb cell 41
+def test_50_probe_all_the_frozen_feature_scores_in_one_table(nbflags): nb.run_to(40, nbflags)   # nbs/50_probe.ipynb cell 40
 
-def test_50_probe_cluster_scores_2(nbflags): nb.run_to(43, nbflags)   # nbs/50_probe.ipynb cell 43
+def test_50_probe_label_efficiency(nbflags): nb.run_to(44, nbflags)   # nbs/50_probe.ipynb cell 44
 
-def test_50_probe_embedding_plot(nbflags): nb.run_to(47, nbflags)   # nbs/50_probe.ipynb cell 47
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal(nbflags): nb.run_to(50, nbflags)   # nbs/50_probe.ipynb cell 50
 
-def test_50_probe_all_the_frozen_feature_scores_in_one_table(nbflags): nb.run_to(52, nbflags)   # nbs/50_probe.ipynb cell 52
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_2(nbflags): nb.run_to(53, nbflags)   # nbs/50_probe.ipynb cell 53
 
-def test_50_probe_label_efficiency(nbflags): nb.run_to(56, nbflags)   # nbs/50_probe.ipynb cell 56
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_3(nbflags): nb.run_to(57, nbflags)   # nbs/50_probe.ipynb cell 57
 
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal(nbflags): nb.run_to(62, nbflags)   # nbs/50_probe.ipynb cell 62
-
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_2(nbflags): nb.run_to(65, nbflags)   # nbs/50_probe.ipynb cell 65
-
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_3(nbflags): nb.run_to(69, nbflags)   # nbs/50_probe.ipynb cell 69
-
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_4(nbflags): nb.run_to(72, nbflags)   # nbs/50_probe.ipynb cell 72
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_4(nbflags): nb.run_to(60, nbflags)   # nbs/50_probe.ipynb cell 60

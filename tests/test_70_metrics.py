@@ -8,58 +8,64 @@ CELLS = [
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_ne
 import time
 import torch.nn.functional as F
-from sslxai.core import tiny_densenet, set_seed'''),
+from sslxai.core import tiny_densenet, set_seed
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.metrics'''),
     (7, 'test', (), r'''test_fail(lambda: _np_maps(np.zeros((96, 96))), contains='[N,H,W]')
 test_fail(lambda: _np_masks(np.full((1, 4, 4), 0.5), (1, 4, 4)), contains='boolean')
 test_fail(lambda: _np_masks(np.zeros((1, 4, 4), bool), (1, 3, 3)), contains='upsample(maps')
 test_eq(_np_masks(torch.ones(1, 2, 2, dtype=torch.uint8)).dtype, np.dtype(bool))'''),
     (9, 'import', (), r'''sslxai.metrics'''),
-    (10, 'run', (), r'''cb = centre_box_mask(2)
+    (10, 'run', (), r'''show_doc(centre_box_mask)'''),
+    (11, 'run', (), r'''cb = centre_box_mask(2)
 cb.shape, cb[0].sum(), np.argwhere(cb[0]).min(0), np.argwhere(cb[0]).max(0)'''),
-    (11, 'test', (), r'''test_eq(cb.shape, (2, 96, 96)); test_eq(cb[0].sum(), 32*32)
+    (12, 'test', (), r'''test_eq(cb.shape, (2, 96, 96)); test_eq(cb[0].sum(), 32*32)
 test_eq(np.argwhere(cb[0]).min(0), [32, 32]); test_eq(np.argwhere(cb[0]).max(0), [63, 63])'''),
-    (13, 'import', (), r'''sslxai.metrics'''),
-    (14, 'test', (), r'''test_eq(resize_maps(np.ones((2, 3, 3)), 96).shape, (2, 96, 96))
-test_close(resize_maps(np.ones((2, 3, 3)), 96), torch.ones(2, 96, 96))'''),
+    (14, 'test', (), r'''test_eq(upsample(np.ones((2, 3, 3)), 96).shape, (2, 96, 96))
+test_close(upsample(np.ones((2, 3, 3)), 96), torch.ones(2, 96, 96))'''),
     (16, 'import', (), r'''sslxai.metrics'''),
-    (18, 'run', (), r'''mk = centre_box_mask(4)
+    (17, 'run', (), r'''show_doc(pointing_game)'''),
+    (19, 'run', (), r'''mk = centre_box_mask(4)
 mp = np.zeros((4, 96, 96)); mp[0, 40, 40] = 1; mp[1, 5, 5] = 1; mk[3] = False; mp[3, 40, 40] = 1
 pointing_game(mp, mk)'''),
-    (19, 'test', (), r'''pg = pointing_game(mp, mk)
+    (20, 'test', (), r'''pg = pointing_game(mp, mk)
 test_eq(pg[:2], [1., 0.]); test_close(pg[2], 32*32/96**2); assert np.isnan(pg[3])
 test_eq(pointing_game(torch.tensor(mp[:2]), torch.tensor(mk[:2])), pg[:2])   # torch in, the same numpy out'''),
-    (21, 'import', (), r'''sslxai.metrics'''),
-    (22, 'run', (), r'''me = np.zeros((4, 96, 96)); me[0][mk[0]] = 1; me[1] = 1; me[2][mk[2]] = 3; me[2][~mk[2]] = -5
+    (22, 'import', (), r'''sslxai.metrics'''),
+    (23, 'run', (), r'''show_doc(energy_in_mask)'''),
+    (24, 'run', (), r'''me = np.zeros((4, 96, 96)); me[0][mk[0]] = 1; me[1] = 1; me[2][mk[2]] = 3; me[2][~mk[2]] = -5
 energy_in_mask(me, mk)'''),
-    (23, 'test', (), r'''en = energy_in_mask(me, mk)
+    (25, 'test', (), r'''en = energy_in_mask(me, mk)
 test_close(en[0], 1.); test_close(en[1], 1024/9216); test_close(en[2], 1.); assert np.isnan(en[3])
 me2 = np.zeros((1, 96, 96)); me2[0, :, :48] = 1          # half the mass in the left half: the box takes half its part
 test_close(energy_in_mask(me2, mk[:1]), [512/(96*48)])'''),
-    (25, 'import', (), r'''sslxai.metrics'''),
-    (27, 'run', (), r'''mi = np.zeros((4, 96, 96)); mi[0][mk[0]] = 1; mi[1, 32:64, 48:80] = 1; mi[2][~mk[2]] = 1; mi[3] = 0.5
+    (27, 'import', (), r'''sslxai.metrics'''),
+    (28, 'run', (), r'''show_doc(otsu_iou)'''),
+    (30, 'run', (), r'''mi = np.zeros((4, 96, 96)); mi[0][mk[0]] = 1; mi[1, 32:64, 48:80] = 1; mi[2][~mk[2]] = 1; mi[3] = 0.5
 mk4 = centre_box_mask(4)
 otsu_iou(mi, mk4)'''),
-    (28, 'test', (), r'''test_close(otsu_iou(mi, mk4), [1., 1/3, 0., 1024/9216])
+    (31, 'test', (), r'''test_close(otsu_iou(mi, mk4), [1., 1/3, 0., 1024/9216])
 test_close(otsu_iou(mi * 7 - 2, mk4), otsu_iou(mi, mk4))     # invariant to scale and offset'''),
-    (30, 'import', (), r'''sslxai.metrics'''),
-    (31, 'run', (), r'''rs = random_map_scores(centre_box_mask(4), n_draws=64)
+    (33, 'import', (), r'''sslxai.metrics'''),
+    (34, 'run', (), r'''rs = random_map_scores(centre_box_mask(4), n_draws=64)
 rs.agg(['mean']), pointing_chance(mk4)[0], 1024/9216 / (1 + 1024/9216)'''),
-    (32, 'test', (), r'''a = pointing_chance(mk4)[0]
+    (35, 'test', (), r'''a = pointing_chance(mk4)[0]
 test_close(rs.energy_in_mask.mean(), a, eps=0.005)          # random pixel maps: energy = area share
 test_close(rs.pointing_game.mean(), a, eps=0.04)               # peaks uniformly random: hit rate = area share
 test_close(rs.otsu_iou.mean(), a/(1+a), eps=0.01)              # Otsu keeps ~half of i.i.d. noise
 r3 = random_map_scores(centre_box_mask(2), map_size=3, n_draws=200)
 test_close(r3.pointing_game.mean(), 1/9, eps=0.04)            # 3x3 maps: 1 of 9 peak places lies in the box'''),
-    (34, 'import', (), r'''sslxai.metrics'''),
-    (35, 'test', (), r'''xb = torch.rand(2, 3, 96, 96)
+    (37, 'import', (), r'''sslxai.metrics'''),
+    (38, 'test', (), r'''xb = torch.rand(2, 3, 96, 96)
 test_close(make_baseline(torch.full((1, 3, 96, 96), 0.3), 'blur'), torch.full((1, 3, 96, 96), 0.3), eps=1e-5)  # blur of a constant
 test_close(make_baseline(xb)[:, :, 5, 7], xb.mean((2, 3)))     # the default: each image's channel means
 test_fail(lambda: make_baseline(xb, 'zeros'), contains="'blur', 'mean'")
 test_close(make_baseline(xb, 'blur').std(), xb.std() / 10, eps=xb.std() / 10)   # blur removes most pixel-level variance'''),
-    (36, 'import', (), r'''sslxai.metrics'''),
-    (38, 'import', (), r'''sslxai.metrics'''),
-    (40, 'run', (), r'''class QuadrantModel(nn.Module):
+    (39, 'import', (), r'''sslxai.metrics'''),
+    (41, 'import', (), r'''sslxai.metrics'''),
+    (42, 'run', (), r'''show_doc(deletion_auc)'''),
+    (43, 'run', (), r'''show_doc(insertion_auc)'''),
+    (45, 'run', (), r'''class QuadrantModel(nn.Module):
     "Outputs [0, mean of channel 0 over the top-left quadrant]."
     def __init__(self): super().__init__(); self.dummy = nn.Parameter(torch.zeros(1))
     def forward(self, x): 
@@ -72,35 +78,36 @@ logit = lambda out: out[:, 1]
 kw = dict(target=logit, baseline=torch.zeros(3, 96, 96), steps=16)
 (deletion_auc(qm, xq, good, **kw), deletion_auc(qm, xq, 1 - good, **kw), insertion_auc(qm, xq, good, **kw),
  deletion_auc(qm, xq, random_maps(3, 96), **kw))'''),
-    (41, 'test', (), r'''test_close(deletion_auc(qm, xq, good, **kw), [1/8]*3)
+    (46, 'test', (), r'''test_close(deletion_auc(qm, xq, good, **kw), [1/8]*3)
 test_close(deletion_auc(qm, xq, 1 - good, **kw), [7/8]*3)
 test_close(insertion_auc(qm, xq, good, **kw), [7/8]*3)
 test_close(deletion_auc(qm, xq, random_maps(3, 96), **kw), [1/2]*3, eps=0.03)
 fr, cu = deletion_curve(qm, xq, good, **kw)
 test_eq(fr[[0, 4, 16]], [0., 0.25, 1.]); test_close(cu[0, [0, 2, 4, 10]], [1., .5, 0., 0.])'''),
-    (43, 'test', (), r'''tm = tiny_densenet().eval(); set_seed(0)
+    (48, 'test', (), r'''tm = tiny_densenet().eval(); set_seed(0)
 xr, mr = torch.randn(4, 3, 96, 96), torch.rand(4, 3, 3)
 full = deletion_curve(tm, xr, mr, steps=8, bs=7)[1]
 test_close(deletion_curve(tm, xr[2:3], mr[2:3], steps=8)[1], full[2:3], eps=1e-5)
 test_close(deletion_auc(qm, xq, torch.zeros(3, 96, 96), **kw), [1/2]*3, eps=0.03)
 test_fail(lambda: deletion_auc(tm, xr, mr[:3]), contains='3 maps for 4 images')
 test_fail(lambda: deletion_auc(tm, xr, mr, target=[0, 1]), contains='Got 2 targets for a batch of 4')'''),
-    (45, 'import', (), r'''sslxai.metrics'''),
-    (47, 'run', (), r'''ma = torch.rand(3, 12, 12)
+    (50, 'import', (), r'''sslxai.metrics'''),
+    (52, 'run', (), r'''ma = torch.rand(3, 12, 12)
 map_similarity(ma, ma), map_similarity(ma, -ma).spearman.values'''),
-    (48, 'test', (), r'''test_close(map_similarity(ma, ma).values, np.ones((3, 2)))
+    (53, 'test', (), r'''test_close(map_similarity(ma, ma).values, np.ones((3, 2)))
 test_close(map_similarity(ma, 3 * ma + 1).values, np.ones((3, 2)))
 test_close(map_similarity(ma, -ma).spearman.values, -np.ones(3))
 assert (unrelated_similarity(torch.rand(8, 12, 12)).ssim < 0.5).all()
 test_fail(lambda: map_similarity(torch.rand(2, 3, 3), torch.rand(2, 3, 3)), contains='size=')'''),
-    (50, 'import', (), r'''sslxai.metrics'''),
-    (51, 'run', (), r'''layer_groups(tiny_densenet())'''),
-    (52, 'test', (), r'''test_eq(layer_groups(tiny_densenet())[-3:], ['features.denseblock4', 'features.norm5', 'classifier'])
+    (55, 'import', (), r'''sslxai.metrics'''),
+    (56, 'run', (), r'''layer_groups(tiny_densenet())'''),
+    (57, 'test', (), r'''test_eq(layer_groups(tiny_densenet())[-3:], ['features.denseblock4', 'features.norm5', 'classifier'])
 lin = nn.Linear(3, 3); w0 = lin.weight.detach().clone(); st = torch.random.get_rng_state()
 randomize_(lin, seed=1); test_ne(lin.weight.detach(), w0); test_eq(torch.random.get_rng_state(), st)
 l2 = nn.Linear(3, 3); randomize_(l2, seed=1); test_eq(l2.weight.detach(), lin.weight.detach())'''),
-    (53, 'import', (), r'''sslxai.metrics'''),
-    (55, 'run', (), r'''def grad_explain(m, x, target=1):
+    (58, 'import', (), r'''sslxai.metrics'''),
+    (59, 'run', (), r'''show_doc(cascading_randomization)'''),
+    (61, 'run', (), r'''def grad_explain(m, x, target=1):
     x = x.clone().requires_grad_(True)
     g, = torch.autograd.grad(m(x)[:, target].sum(), x)
     return g.abs().amax(1)
@@ -110,17 +117,18 @@ tm = tiny_densenet(); set_seed(0); xs = torch.randn(4, 3, 96, 96)
 cg = cascading_randomization(tm, xs, grad_explain)
 cb_ = cascading_randomization(tm, xs, brightness)
 cg[['randomized_down_to', 'ssim', 'spearman']].round(3).T'''),
-    (56, 'test', (), r'''test_eq(len(cg), len(layer_groups(tm)))
+    (62, 'test', (), r'''test_eq(len(cg), len(layer_groups(tm)))
 test_close(cb_.ssim.values, np.ones(len(cb_)))                # ignores the model: fails the sanity check
 assert cg.spearman.iloc[-1] < 0.5 and cg.ssim.iloc[-1] < cb_.ssim.iloc[-1]'''),
-    (58, 'import', (), r'''sslxai.metrics'''),
-    (59, 'run', (), r'''pr = np.linspace(0.5, 1, 10)
+    (64, 'import', (), r'''sslxai.metrics'''),
+    (65, 'run', (), r'''pr = np.linspace(0.5, 1, 10)
 confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))'''),
-    (60, 'test', (), r'''cc = confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))
+    (66, 'test', (), r'''cc = confidence_correlation(pr, dict(up=pr**2, down=-pr, with_nan=np.r_[pr[:8], np.nan, np.nan]))
 test_close(cc.r.values, [1., -1., 1.]); test_eq(cc.n.tolist(), [10, 10, 8])
 test_close(confidence_correlation(pr, dict(up=pr**2), 'pearson').r.iloc[0], np.corrcoef(pr, pr**2)[0, 1])'''),
-    (63, 'import', (), r'''sslxai.metrics'''),
-    (65, 'run', (), r'''class OracleCAM:
+    (69, 'import', (), r'''sslxai.metrics'''),
+    (70, 'run', (), r'''show_doc(rank_layers)'''),
+    (72, 'run', (), r'''class OracleCAM:
     "Maps at the layer's resolution: the mask pooled down, except pure noise at `features.denseblock2`."
     masks = None
     def __init__(self, model, layer): self.model, self.layer = model, layer
@@ -139,7 +147,7 @@ for k, (r, c, s) in enumerate(zip(rng.integers(0, 60, 24), rng.integers(0, 60, 2
 OracleCAM.masks = ms
 rk = rank_layers(tiny_densenet(), torch.randn(24, 3, 96, 96), masks=ms, criterion='energy', explainer=OracleCAM)
 rk'''),
-    (66, 'test', (), r'''test_eq(rk.layer.iloc[-1], 'features.denseblock2')
+    (73, 'test', (), r'''test_eq(rk.layer.iloc[-1], 'features.denseblock2')
 test_eq(rk.layer.iloc[0], 'features.norm0')      # finest of the layers tied with the best
 assert rk.tied.iloc[0] and not rk.tied.iloc[-1]
 test_eq(list(rk.columns[:2]), ['rank', 'layer'])
@@ -150,30 +158,30 @@ nb = NbRunner('nbs/70_metrics.ipynb', CELLS)
 
 def test_70_metrics_checking_the_inputs(nbflags): nb.run_to(7, nbflags)   # nbs/70_metrics.ipynb cell 7
 
-def test_70_metrics_ground_truth_masks_and_the_centre_box(nbflags): nb.run_to(11, nbflags)   # nbs/70_metrics.ipynb cell 11
+def test_70_metrics_ground_truth_masks_and_the_centre_box(nbflags): nb.run_to(12, nbflags)   # nbs/70_metrics.ipynb cell 12
 
 def test_70_metrics_ground_truth_masks_and_the_centre_box_2(nbflags): nb.run_to(14, nbflags)   # nbs/70_metrics.ipynb cell 14
 
-def test_70_metrics_pointing_game(nbflags): nb.run_to(19, nbflags)   # nbs/70_metrics.ipynb cell 19
+def test_70_metrics_pointing_game(nbflags): nb.run_to(20, nbflags)   # nbs/70_metrics.ipynb cell 20
 
-def test_70_metrics_energy_in_mask_energy_based_pointing_game(nbflags): nb.run_to(23, nbflags)   # nbs/70_metrics.ipynb cell 23
+def test_70_metrics_energy_in_mask_energy_based_pointing_game(nbflags): nb.run_to(25, nbflags)   # nbs/70_metrics.ipynb cell 25
 
-def test_70_metrics_iou_after_an_otsu_threshold(nbflags): nb.run_to(28, nbflags)   # nbs/70_metrics.ipynb cell 28
+def test_70_metrics_iou_after_an_otsu_threshold(nbflags): nb.run_to(31, nbflags)   # nbs/70_metrics.ipynb cell 31
 
-def test_70_metrics_chance_levels_on_the_given_geometry(nbflags): nb.run_to(32, nbflags)   # nbs/70_metrics.ipynb cell 32
+def test_70_metrics_chance_levels_on_the_given_geometry(nbflags): nb.run_to(35, nbflags)   # nbs/70_metrics.ipynb cell 35
 
-def test_70_metrics_faithfulness_deletion_and_insertion(nbflags): nb.run_to(35, nbflags)   # nbs/70_metrics.ipynb cell 35
+def test_70_metrics_faithfulness_deletion_and_insertion(nbflags): nb.run_to(38, nbflags)   # nbs/70_metrics.ipynb cell 38
 
-def test_70_metrics_faithfulness_deletion_and_insertion_2(nbflags): nb.run_to(41, nbflags)   # nbs/70_metrics.ipynb cell 41
+def test_70_metrics_faithfulness_deletion_and_insertion_2(nbflags): nb.run_to(46, nbflags)   # nbs/70_metrics.ipynb cell 46
 
-def test_70_metrics_faithfulness_deletion_and_insertion_3(nbflags): nb.run_to(43, nbflags)   # nbs/70_metrics.ipynb cell 43
+def test_70_metrics_faithfulness_deletion_and_insertion_3(nbflags): nb.run_to(48, nbflags)   # nbs/70_metrics.ipynb cell 48
 
-def test_70_metrics_sanity_checks_cascading_model_parameter(nbflags): nb.run_to(48, nbflags)   # nbs/70_metrics.ipynb cell 48
+def test_70_metrics_sanity_checks_cascading_model_parameter(nbflags): nb.run_to(53, nbflags)   # nbs/70_metrics.ipynb cell 53
 
-def test_70_metrics_sanity_checks_cascading_model_parameter_2(nbflags): nb.run_to(52, nbflags)   # nbs/70_metrics.ipynb cell 52
+def test_70_metrics_sanity_checks_cascading_model_parameter_2(nbflags): nb.run_to(57, nbflags)   # nbs/70_metrics.ipynb cell 57
 
-def test_70_metrics_sanity_checks_cascading_model_parameter_3(nbflags): nb.run_to(56, nbflags)   # nbs/70_metrics.ipynb cell 56
+def test_70_metrics_sanity_checks_cascading_model_parameter_3(nbflags): nb.run_to(62, nbflags)   # nbs/70_metrics.ipynb cell 62
 
-def test_70_metrics_quality_against_confidence(nbflags): nb.run_to(60, nbflags)   # nbs/70_metrics.ipynb cell 60
+def test_70_metrics_quality_against_confidence(nbflags): nb.run_to(66, nbflags)   # nbs/70_metrics.ipynb cell 66
 
-def test_70_metrics_a_measured_choice_of_layer(nbflags): nb.run_to(66, nbflags)   # nbs/70_metrics.ipynb cell 66
+def test_70_metrics_a_measured_choice_of_layer(nbflags): nb.run_to(73, nbflags)   # nbs/70_metrics.ipynb cell 73

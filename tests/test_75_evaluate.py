@@ -46,7 +46,7 @@ learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fa
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 1e-2); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
     (29, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
-xh = _to_input(held.imgs, dls.stats, default_device() if SCALE == 'full' else 'cpu')
+xh = to_input(held.imgs, dls.stats, default_device() if SCALE == 'full' else 'cpu')
 rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=CFG['steps'])
 rank_e = rank_layers(learn.model, xh, held.masks, target=1, criterion='energy')
 print(rank_f.round(3).to_string(index=False))'''),
@@ -82,7 +82,7 @@ test_eq(len(syn_tab), 1 + sum(len(layers) if getattr(e, 'layered', True) else 1
                               for e in default_explainers(ref=torch.zeros(1, 3, 96, 96))[0].values()))
 gt_row = syn_tab.set_index('explainer').loc['ground truth']
 test_close(gt_row[['pointing', 'energy', 'iou', 'rand_ssim']].values.astype(float), np.ones(4))  # perfect, and model-blind'''),
-    (39, 'run', (), r'''xs = _to_input(syn_det.imgs, dls.stats)
+    (39, 'run', (), r'''xs = to_input(syn_det.imgs, dls.stats)
 cmp_maps = {'ground truth': torch.as_tensor(syn_det.masks).float(), f'gradcam @ {chosen_name}': syn_det.maps[('gradcam', chosen_name)],
             'random pixels': random_maps(len(xs), 96)}
 base_cmp = pd.DataFrame([dict(baseline=b, map=k, deletion_auc=deletion_auc(learn.model, xs, v, 1, b, 6).mean(),
@@ -99,7 +99,7 @@ assert base_cmp[['deletion_auc', 'insertion_auc']].apply(lambda c: c.between(0, 
     (43, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
     (44, 'test', (), r'''test_fig_exists(fig)'''),
     (46, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
-    (48, 'run', (), r'''xe = _to_input(syn_det.imgs[:8], dls.stats)
+    (48, 'run', (), r'''xe = to_input(syn_det.imgs[:8], dls.stats)
 gc_explain = lambda m, x: default_explainers(['gradcam'])[0]['gradcam'](m, x, chosen_name)
 casc = cascading_randomization(learn.model, xe, gc_explain)
 fig, ax = plt.subplots(figsize=(7, 2.6))
@@ -120,7 +120,7 @@ print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]
     (52, 'run', (), r'''# the layer for the real model is chosen on real held-out positives (train-split patches it was not trained on; the
 # evaluated patches come from the valid split), by faithfulness, which needs no masks
 held_r = select_positives(tr_src, CFG['n'], seed=1, exclude=rdls.train_idxs)
-rank_r = rank_layers(rlearn.model, _to_input(held_r.imgs, rdls.stats), target=1, criterion='faithfulness', steps=CFG['steps'])
+rank_r = rank_layers(rlearn.model, to_input(held_r.imgs, rdls.stats), target=1, criterion='faithfulness', steps=CFG['steps'])
 print(rank_summary(rank_r))
 real_layers = list(dict.fromkeys([rank_r.layer.iloc[0], default_name]))
 real_tab, real_det = evaluate_explanations(rlearn, va_src, layers=real_layers, n=CFG['n'], n_ref=8,
@@ -171,7 +171,7 @@ rows, cmaps, shapes = [], {}, {}
 for meth, cls in (('Grad-CAM', GradCAM), ('HiResCAM', HiResCAM)):
     for layer in (layers_c if meth == 'Grad-CAM' else [chosen_c, 'features.norm5']):
         with cls(cmodel, layer) as cam: raw = cam(x_tp, targets=1).detach().float()
-        up = resize_maps(raw, (96, 96)); cmaps[(meth, layer)], shapes[(meth, layer)] = up, tuple(raw.shape[-2:])
+        up = upsample(raw, (96, 96)); cmaps[(meth, layer)], shapes[(meth, layer)] = up, tuple(raw.shape[-2:])
         e, pg = energy_in_mask(up, box), pointing_game(up, box)
         rows.append(dict(method=meth, layer=layer, map=f"{raw.shape[-2]}x{raw.shape[-1]}",
                          **{f'energy{k}': v for k, v in zip(('', '_lo', '_hi'), bootstrap_ci(e))},
@@ -253,7 +253,7 @@ for k, (m, meta) in models.items():
     chosen_b[k] = rank_layers(m, xh, target=1, criterion='faithfulness', steps=CCFG['steps']).layer.iloc[0]
     for layer in dict.fromkeys([chosen_b[k], 'features.norm5']):
         with GradCAM(m, layer) as cam: raw = cam(xs, targets=1).detach().float()
-        up = resize_maps(raw, (96, 96))
+        up = upsample(raw, (96, 96))
         row = dict(model=k, layer=layer, map=f"{raw.shape[-2]}x{raw.shape[-1]}", chosen=layer == chosen_b[k],
                    energy=bootstrap_ci(energy_in_mask(up, box_b)), pointing=bootstrap_ci(pointing_game(up, box_b)))
         if layer == chosen_b[k]:

@@ -5,12 +5,13 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp report'''),
     (3, 'import', (), r'''sslxai.report'''),
-    (4, 'run', (), r'''import sys, tempfile
+    (4, 'run', (), r'''import os, shutil, sys, tempfile
 from fastcore.test import test_eq, test_ne, test_close, test_fail
 from sslxai.core import set_seed
 from sslxai.data import SynthSource, pcam_dls
 from sslxai.gradcam import GradCAM
-from sslxai.train import create_model
+from sslxai.browser import find_chromium
+from sslxai.train import create_model, save_model, pcam_learner, predict_source
 from nbdev.showdoc import show_doc
 tmp = Path(tempfile.mkdtemp(prefix='sslxai_report_'))'''),
     (6, 'run', (), r'''set_seed(0)
@@ -24,28 +25,30 @@ model, meta = load_model(tmp/'tiny.pth')
 src = SynthSource(64, seed=1000)         # fresh patches, not the training ones
 round(acc, 3), round(auc, 3)'''),
     (8, 'import', (), r'''sslxai.report'''),
-    (9, 'run', (), r'''x, y = src.get_batch(np.arange(4))
+    (9, 'run', (), r'''show_doc(cam_panels)'''),
+    (10, 'run', (), r'''x, y = src.get_batch(np.arange(4))
 with GradCAM(model) as cam: maps = cam(to_input(x, meta['stats']))
 img, heat, over = cam_panels(x[0], maps[0])
 uri = data_uri(over, 'jpeg')
 img.shape, heat.shape, over.shape, tuple(maps.shape), uri[:30], len(uri)'''),
-    (10, 'test', (), r'''test_eq(img, x[0]); test_eq((heat.dtype, heat.shape, over.shape), (np.uint8, (96, 96, 3), (96, 96, 3)))
+    (11, 'test', (), r'''test_eq(img, x[0]); test_eq((heat.dtype, heat.shape, over.shape), (np.uint8, (96, 96, 3), (96, 96, 3)))
 assert (heat[32] >= 127).all() and (heat[:, 64] >= 127).all()                  # the cell borders: the colour blended with white
 assert (cam_panels(x[0], maps[0], grid=False)[1][32] < 127).any()               # jet alone has dark channels there
 big = np.repeat(np.repeat(x[0], 4, 0), 4, 1)                                    # a 384 px image is shown at 256 px
 test_eq([a.shape[:2] for a in cam_panels(big, maps[0])], [(256, 256)]*3)
 assert uri.startswith('data:image/jpeg;base64,') and data_uri(img).startswith('data:image/png;base64,')
 test_fail(lambda: data_uri(img, 'gif'), contains="'png' or 'jpeg'")'''),
-    (12, 'import', (), r'''sslxai.report'''),
-    (13, 'run', (), r'''resolution_text((3, 3), (96, 96))'''),
-    (14, 'test', (), r'''test_eq(resolution_text((3, 3), (96, 96)), '3x3 map: each cell covers 32x32 px of the 96x96 px image')
+    (13, 'import', (), r'''sslxai.report'''),
+    (14, 'run', (), r'''resolution_text((3, 3), (96, 96))'''),
+    (15, 'test', (), r'''test_eq(resolution_text((3, 3), (96, 96)), '3x3 map: each cell covers 32x32 px of the 96x96 px image')
 assert 'each cell covers 8x8 px' in resolution_text((28, 28), (224, 224))
 assert 'about 10.7x10.7 px' in resolution_text((9, 9), (96, 96))'''),
-    (16, 'import', (), r'''sslxai.report'''),
-    (17, 'run', (), r'''cases, info = explain_cases(model, meta, src, np.arange(12), progress=False)
+    (17, 'import', (), r'''sslxai.report'''),
+    (18, 'run', (), r'''show_doc(explain_cases)'''),
+    (19, 'run', (), r'''cases, info = explain_cases(model, meta, src, np.arange(12), progress=False)
 names = class_names(meta)
 info, names, {k: v for k, v in cases[0].items() if k not in ('img', 'heat', 'over')}'''),
-    (18, 'test', (), r'''test_eq(len(cases), 12); test_eq(info['map_hw'], (3, 3)); test_eq(info['layer'], 'features.norm5')
+    (20, 'test', (), r'''test_eq(len(cases), 12); test_eq(info['map_hw'], (3, 3)); test_eq(info['layer'], 'features.norm5')
 test_eq([c['label'] for c in cases], src.labels[:12].tolist())
 probs, _ = predict_source(model, meta, src, np.arange(12), progress=False)
 test_close(np.array([c['probs'] for c in cases]), probs, eps=1e-4)       # the page shows what `sslxai evaluate` computes
@@ -55,41 +58,28 @@ test_eq([c['flat'] for c in cases], [bool(m.max() <= m.min()) for m in maps12]) 
 test_eq(class_names(meta, 'benign,malignant'), ['benign', 'malignant'])
 test_fail(lambda: class_names(meta, 'a,b,c'), contains='3 names given')
 test_fail(lambda: explain_cases(model, meta, src, [0], method='shap'), contains='method must be one of')'''),
-    (20, 'import', (), r'''sslxai.report'''),
-    (21, 'import', (), r'''sslxai.report'''),
     (22, 'run', (), r'''from sslxai.evaluate import evaluate_explanations
 tab = evaluate_explanations((model, meta), SynthSource(96, seed=2000), explainers=['gradcam'], layers=['features.norm5'],
                             n=16, n_ref=0, steps=8, reference=False)
 tab.to_csv(tmp/'explanations.csv', index=False)
 expl = explanation_sentences(read_explanations(tmp/'explanations.csv'), 'gradcam', 'features.norm5')
 print('\n'.join(expl))'''),
-    (23, 'test', (), r'''r0 = tab.iloc[0]
-test_eq(len(expl), 1)
-assert f"for {r0.pointing:.0%} of them; a random peak would for {r0.pointing_chance:.0%}" in expl[0], expl[0]
-assert f"probability {_than(r0.deletion_auc_random - r0.deletion_auc)} removing them" in expl[0]   # a gain under 0.01 is 'no faster'
-test_eq((_than(0.02), _than(0.004), _than(-0.1)), ('faster than', 'no faster than', 'no faster than'))
-(tmp/'other.csv').write_text('a,b\n1,2\n')
-test_fail(lambda: read_explanations(tmp/'other.csv'), contains='not an `sslxai evaluate-explanations` table')
-test_fail(lambda: read_explanations(tmp/'missing.csv'), contains='missing.csv')
-test_fail(lambda: explanation_sentences(tab, 'layercam'), contains="no row for 'layercam'")'''),
-    (25, 'import', (), r'''sslxai.report'''),
-    (26, 'run', (), r'''model_summary(meta, tmp/'tiny.pth'), error_rates(cases, names)'''),
-    (27, 'test', (), r'''test_eq(dict(model_summary(meta))['date trained'], '2026-12-01')
-assert dict(model_summary({'arch': 'x', 'size': 96}))['measured on its validation split'] == 'not recorded in the model file'
-w = sum(c['wrong'] for c in cases if c['label'] == 1); n1 = sum(c['label'] == 1 for c in cases)
+    (23, 'run', (), r'''model_summary(meta, tmp/'tiny.pth'), error_rates(cases, names)'''),
+    (24, 'test', (), r'''w = sum(c['wrong'] for c in cases if c['label'] == 1); n1 = sum(c['label'] == 1 for c in cases)
 assert any(r.startswith(f"{w} of {n1} tumour cases here were called normal") for r in error_rates(cases, names))
-test_close(_wilson(0, 10)[1], 0.2775, eps=1e-3)'''),
+test_eq(len(expl), 1); assert f"a random peak would for {tab.iloc[0].pointing_chance:.0%}" in expl[0], expl[0]'''),
+    (26, 'import', (), r'''sslxai.report'''),
+    (27, 'import', (), r'''sslxai.report'''),
+    (28, 'import', (), r'''sslxai.report'''),
     (29, 'import', (), r'''sslxai.report'''),
-    (30, 'import', (), r'''sslxai.report'''),
-    (31, 'import', (), r'''sslxai.report'''),
+    (30, 'run', (), r'''show_doc(render_report)'''),
     (32, 'import', (), r'''sslxai.report'''),
-    (34, 'import', (), r'''sslxai.report'''),
-    (35, 'run', (), r'''show_doc(build_report)'''),
-    (36, 'run', (), r'''r = build_report(model, meta, src, np.arange(12), tmp/'report.html', explanations=tmp/'explanations.csv',
+    (33, 'run', (), r'''show_doc(build_report)'''),
+    (34, 'run', (), r'''r = build_report(model, meta, src, np.arange(12), tmp/'report.html', explanations=tmp/'explanations.csv',
                  model_path=tmp/'tiny.pth', progress=False)
 page = (tmp/'report.html').read_text()
 r'''),
-    (37, 'test', (), r'''test_eq(page.count('<article class="case'), 12)
+    (35, 'test', (), r'''test_eq(page.count('<article class="case'), 12)
 test_eq(page.count('<img '), 36); test_eq(page.count('src="data:image/'), 36)
 assert 'each cell covers 32x32 px' in page and expl[0].split(':')[0] in page
 for bad in ('http://', 'https://', '<link', 'src="file', "url("): assert bad not in page, bad
@@ -97,29 +87,25 @@ assert "default-src 'none'" in page                                    # the bro
 m64 = save_model(create_model('tiny_densenet'), tmp/'m64.pth', stats=meta['stats'], size=64)
 test_fail(lambda: build_report(*load_model(m64), src, [0, 1], tmp/'x.html', progress=False),
           contains='images are 96x96 px, but the model was trained on 64x64 px')'''),
-    (39, 'import', (), r'''sslxai.report'''),
-    (40, 'import', (), r'''sslxai.report'''),
-    (41, 'run', (), r'''show_doc(report_cli)'''),
-    (42, 'run', (), r'''rc = report_cli(model=str(tmp/'tiny.pth'), data='synthetic', n=10, out=str(tmp/'cli.html'), progress=False)'''),
-    (43, 'test', (), r'''test_eq(rc['n'], 10)
+    (37, 'import', (), r'''sslxai.report'''),
+    (38, 'import', (), r'''sslxai.report'''),
+    (39, 'run', (), r'''show_doc(report_cli)'''),
+    (40, 'run', (), r'''rc = report_cli(model=str(tmp/'tiny.pth'), data='synthetic', n=10, out=str(tmp/'cli.html'), progress=False)'''),
+    (41, 'test', (), r'''test_eq(rc['n'], 10)
 test_eq(report_cli(model=str(tmp/'tiny.pth'), data='synthetic', items='3-5,9', out=str(tmp/'cli2.html'), progress=False)['n'], 4)
 assert 'id="case-9"' in (tmp/'cli2.html').read_text()
 test_fail(lambda: report_cli(model=str(tmp/'m64.pth'), data='synthetic', n=4, out=str(tmp/'x.html'), progress=False),
           contains='trained on 64x64 px')
 test_fail(lambda: select_items(src, '70'), contains='index 70 out of range')'''),
-    (45, 'import', (), r'''sslxai.report'''),
-    (46, 'import', (), r'''sslxai.report'''),
-    (47, 'import', (), r'''sslxai.report'''),
-    (48, 'import', (), r'''sslxai.report'''),
-    (50, 'import', (), r'''sslxai.report'''),
-    (51, 'run', (), r'''show_doc(check_page)'''),
-    (52, 'test', (), r'''assert find_chromium(), ("headless Chromium is needed for this test and was not found: install Debian's `chromium` "
+    (43, 'import', (), r'''sslxai.report'''),
+    (44, 'run', (), r'''show_doc(check_page)'''),
+    (45, 'test', (), r'''assert find_chromium(), ("headless Chromium is needed for this test and was not found: install Debian's `chromium` "
                           "package (apt-get install chromium; .ci/run does it) or set SSLXAI_CHROMIUM")
 shot = tmp/'report.png'
 pg = check_page(tmp/'report.html', screenshot=shot)
 if os.environ.get('SSLXAI_TEST_OUTPUT'): shutil.copy(shot, Path(os.environ['SSLXAI_TEST_OUTPUT'])/'report_screenshot.png')
 {k: pg[k] for k in ('panels', 'panel_images', 'console_errors', 'outside', 'controls_shown', 'count_text', 'noscript')}'''),
-    (53, 'test', (), r'''test_eq(pg['panels'], 12); test_eq(pg['panel_images'], [3]*12)
+    (46, 'test', (), r'''test_eq(pg['panels'], 12); test_eq(pg['panel_images'], [3]*12)
 test_eq(len(pg['images']), 36); assert all(w > 0 for w in pg['images']), pg['images']        # every <img> decoded
 test_eq(pg['console_errors'], []); test_eq(pg['outside'], [])
 assert all(u == pg['url'] or u.startswith('data:image/') for u in pg['requests'])
@@ -130,66 +116,35 @@ wr = [c[3] for c in pg['sorts']['wrong']]; test_eq(wr, sorted(wr, reverse=True))
 test_eq(pg['shown_pred0'], [0]*sum(c['pred'] == 0 for c in cases))                        # the filter keeps predicted normal
 test_eq(pg['noscript'], dict(visible=12, controls_shown=False))                           # readable with scripts off
 assert shot.stat().st_size < 200_000'''),
-    (55, 'run', (), r'''from IPython.display import Image as _Image
+    (48, 'run', (), r'''from IPython.display import Image as _Image
 _Image(filename=str(shot))'''),
-    (57, 'run', ('slow',), r'''#| slow
+    (50, 'run', ('slow',), r'''#| slow
 big = build_report(model, meta, SynthSource(500, seed=3000), np.arange(500), tmp/'big.html', progress=False)
 with Chromium() as b:
     b.open(tmp/'big.html')
     t_load = b.js('performance.timing.loadEventEnd - performance.timing.navigationStart')/1000
     decoded = b.js('Array.from(document.images).filter(i => i.naturalWidth > 0).length')
 dict(cases=big['n'], MB=big['mb'], build_s=big['seconds'], load_s=round(t_load, 2), images_decoded=decoded)'''),
-    (58, 'test', ('slow',), r'''#| slow
+    (51, 'test', ('slow',), r'''#| slow
 assert big['mb'] < 30 and decoded == 1500, big'''),
-    (60, 'import', (), r'''sslxai.report'''),
-    (61, 'import', (), r'''sslxai.report'''),
-    (62, 'import', (), r'''sslxai.report'''),
-    (63, 'run', (), r'''import contextlib, io as _io
-_cwd, buf = os.getcwd(), _io.StringIO(); os.chdir(tmp)             # the report names its folder as given: 'demo'
-try:
-    with contextlib.redirect_stdout(buf): demo = demo_cli(out='demo', n=256, epochs=1, n_show=4, progress=False)
-finally: os.chdir(_cwd)
-printed = buf.getvalue(); print(printed)
-print((tmp/'demo'/'report.md').read_text())'''),
-    (64, 'test', (), r'''import re
-for f in ['samples.png', 'gradcam.png', 'model.pth', 'report.md', 'report.html']: assert (tmp/'demo'/f).stat().st_size > 0, f
-test_eq(load_model(tmp/'demo'/'model.pth')[1]['arch'], 'tiny_densenet')
-p, ch = (int(v) for v in re.search(r'Grad-CAM pointing (\d+)% \(chance (\d+)%\)', printed).groups())
-test_eq((p, ch), (round(demo['pointing']*100), round(demo['chance']*100)))
-assert demo['pointing'] > demo['chance'], demo           # the printed finding: the peak hits the tumour more often than chance
-html_ = (tmp/'demo'/'report.html').read_text()
-test_eq(html_.count('<article class="case'), demo['report']['n']); test_eq(demo['report']['n'], 51)
-assert f"for {demo['pointing']:.0%} of them; a random peak would for {demo['chance']:.0%}" in html_
-test_fail(lambda: demo_cli(out=str(tmp/'demo_small'), n=3, progress=False), contains='n=3 is too small')'''),
-    (66, 'run', ('slow',), r'''#| slow
-_cwd = os.getcwd(); os.chdir(tmp)
-try: demo_full = demo_cli(out='demo_full', progress=False)
-finally: os.chdir(_cwd)
-demo_full'''),
 ]
 nb = NbRunner('nbs/80_report.ipynb', CELLS)
 
-def test_80_report_the_three_images_of_a_case(nbflags): nb.run_to(10, nbflags)   # nbs/80_report.ipynb cell 10
+def test_80_report_the_three_images_of_a_case(nbflags): nb.run_to(11, nbflags)   # nbs/80_report.ipynb cell 11
 
-def test_80_report_resolution_in_words(nbflags): nb.run_to(14, nbflags)   # nbs/80_report.ipynb cell 14
+def test_80_report_resolution_in_words(nbflags): nb.run_to(15, nbflags)   # nbs/80_report.ipynb cell 15
 
-def test_80_report_the_cases(nbflags): nb.run_to(18, nbflags)   # nbs/80_report.ipynb cell 18
+def test_80_report_the_cases(nbflags): nb.run_to(20, nbflags)   # nbs/80_report.ipynb cell 20
 
-def test_80_report_the_explanation_scores_in_words(nbflags): nb.run_to(23, nbflags)   # nbs/80_report.ipynb cell 23
+def test_80_report_the_findings_in_words(nbflags): nb.run_to(24, nbflags)   # nbs/80_report.ipynb cell 24
 
-def test_80_report_the_summary_and_the_error_rates(nbflags): nb.run_to(27, nbflags)   # nbs/80_report.ipynb cell 27
+def test_80_report_the_page(nbflags): nb.run_to(35, nbflags)   # nbs/80_report.ipynb cell 35
 
-def test_80_report_the_page(nbflags): nb.run_to(37, nbflags)   # nbs/80_report.ipynb cell 37
+def test_80_report_sslxai_report(nbflags): nb.run_to(41, nbflags)   # nbs/80_report.ipynb cell 41
 
-def test_80_report_sslxai_report(nbflags): nb.run_to(43, nbflags)   # nbs/80_report.ipynb cell 43
+def test_80_report_in_a_real_browser(nbflags): nb.run_to(45, nbflags)   # nbs/80_report.ipynb cell 45
 
-def test_80_report_in_a_real_browser(nbflags): nb.run_to(52, nbflags)   # nbs/80_report.ipynb cell 52
-
-def test_80_report_in_a_real_browser_2(nbflags): nb.run_to(53, nbflags)   # nbs/80_report.ipynb cell 53
+def test_80_report_in_a_real_browser_2(nbflags): nb.run_to(46, nbflags)   # nbs/80_report.ipynb cell 46
 
 @pytest.mark.slow
-def test_80_report_size_of_a_large_report(nbflags): nb.run_to(58, nbflags)   # nbs/80_report.ipynb cell 58
-
-def test_80_report_sslxai_demo(nbflags): nb.run_to(64, nbflags)   # nbs/80_report.ipynb cell 64
-
-def test_80_report_runs_to_end(nbflags): nb.run_to(66, nbflags)
+def test_80_report_size_of_a_large_report(nbflags): nb.run_to(51, nbflags)   # nbs/80_report.ipynb cell 51

@@ -20,7 +20,16 @@ test_eq(r.returncode, 1)
 assert r.stderr.startswith('sslxai evaluate: error:'), r.stderr
 assert 'no_such_model.pth' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 print(r.stderr)'''),
-    (14, 'test', (), r'''import tempfile
+    (14, 'test', (), r'''def run_as(rank, *args):
+    env = {**os.environ, 'RANK': str(rank), 'WORLD_SIZE': '2'}
+    return subprocess.run([sys.executable, '-m', 'sslxai.cli', *args], capture_output=True, text=True, env=env)
+bad = ('evaluate', '--model', 'no_such_model.pth', '--data', '.')
+r0, r1 = run_as(0, *bad), run_as(1, *bad)
+test_eq((r0.returncode, r1.returncode), (1, 1))
+assert r0.stderr.startswith('sslxai evaluate (process 0 of 2): error:') and 'no_such_model.pth' in r0.stderr, r0.stderr
+test_eq(r1.stderr, '')
+print(r0.stderr)'''),
+    (16, 'test', (), r'''import tempfile
 from pathlib import Path
 from sslxai.train import create_model, save_model
 m64 = save_model(create_model('tiny_densenet'), Path(tempfile.mkdtemp())/'m64.pth', stats=([.5]*3, [.25]*3), size=64)
@@ -30,8 +39,8 @@ test_eq(r.returncode, 1)
 assert r.stderr.startswith('sslxai report: error:') and 'Traceback' not in r.stderr, r.stderr
 assert 'images are 96x96 px, but the model was trained on 64x64 px' in r.stderr and not m64.with_suffix('.html').exists()
 print(r.stderr)'''),
-    (16, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
-    (18, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
+    (18, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
+    (20, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
 assert 'evaluate-explanations' in r.stdout'''),
 ]
@@ -46,3 +55,5 @@ def test_90_cli_command_line_3(nbflags): nb.run_to(14, nbflags)   # nbs/90_cli.i
 def test_90_cli_command_line_4(nbflags): nb.run_to(16, nbflags)   # nbs/90_cli.ipynb cell 16
 
 def test_90_cli_command_line_5(nbflags): nb.run_to(18, nbflags)   # nbs/90_cli.ipynb cell 18
+
+def test_90_cli_command_line_6(nbflags): nb.run_to(20, nbflags)   # nbs/90_cli.ipynb cell 20
