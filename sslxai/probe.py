@@ -234,7 +234,7 @@ def paired_gain(tab:pd.DataFrame, # from `label_efficiency`
     for frac, g in tab.groupby('fraction'):
         ca = np.stack(g[g.encoder == a].sort_values('seed').correct.values).astype(float)
         cb = np.stack(g[g.encoder == b].sort_values('seed').correct.values).astype(float)
-        d = (ca - cb).mean(0)                                    # per validation patch, averaged over the seeds
+        d = (ca - cb).mean(0)                                    # per validation patch, averaged over the runs
         boots = np.array([d[rng.integers(0, len(d), len(d))].mean() for _ in range(n_boot)])
         lo, hi = np.percentile(boots, [2.5, 97.5])
         out.append(dict(fraction=frac, n_labels=int(g.n_labels.iloc[0]), seeds=len(ca), acc_a=ca.mean(), acc_b=cb.mean(),

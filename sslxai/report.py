@@ -283,12 +283,13 @@ def build_report(model, # a model from `load_model`
 def report_source(data:str, # a data path (any layout `open_source` knows) or 'synthetic'
                   n:int=100, # synthetic: patches made (fresh ones, never the training set)
                   seed:int=0,
+                  size:int=None, # X-ray sources (`.npz`, grayscale folders) are read at this side in px: the model's
                  ) -> tuple:
     "(source, description) for `sslxai report --data`: what `sslxai train` takes; plain image folders too (labels unknown)."
     from sslxai.data import open_source, SynthSource
     if str(data) in ('synthetic', 'synth'):
         return SynthSource(n, seed=seed + 1000), f"{n} fresh synthetic patches (seed {seed + 1000}; not the training patches)"
-    src = open_source(data, unlabelled=True)
+    src = open_source(data, unlabelled=True, size=size)
     return src, str(data)
 
 def select_items(src, # a source
@@ -331,7 +332,8 @@ def report_cli(model:Param("model file written by save_model / `sslxai train` (r
     "Write one self-contained HTML page: each case's image, heatmap and overlay, a summary, and how to read it."
     if model is None or data is None: raise TypeError("report_cli needs model= (a model file) and data= (a data set or 'synthetic')")
     mdl, meta = load_model(model)
-    src, desc = report_source(data, n=max(n or 0, 100) if not items else max(_indices(items, '--items')) + 1, seed=seed)
+    src, desc = report_source(data, n=max(n or 0, 100) if not items else max(_indices(items, '--items')) + 1, seed=seed,
+                              size=meta.get('size'))     # X-rays at the size the model was trained on
     idxs, what = select_items(src, items, n, split, seed)
     r = build_report(mdl, meta, src, idxs, out, method, layer, explanations, classes, model_path=model,
                      data_desc=f"{desc}: {what}", title=title, bs=bs, px=px, fmt=fmt, progress=progress)

@@ -18,7 +18,7 @@ from sslxai.train import create_model, load_model, predict_source, binary_report
 from sslxai.recipe import train_recipe, finish, train_cli, precision_line
 from sslxai.gradcam import GradCAM, find_target_layer, module_name, upsample, normalize
 from sslxai.explain import METHODS, explain_cli
-from sslxai.metrics import centre_box_mask, energy_in_mask, pointing_game, energy_chance, pointing_chance
+from sslxai.metrics import centre_box_mask, energy_in_mask, pointing_game, energy_chance, pointing_chance, unrelated_similarity
 from sslxai.evaluate import bootstrap_ci
 torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
 
@@ -173,13 +173,41 @@ for row, a in zip(axs, results):
 fig.suptitle('Grad-CAM (tumour class) at each default layer, 3x3 upsampled; white: the centre 32x32 box', fontsize=8)
 plt.tight_layout()
 as_jpeg(fig)'''),
-    (23, 'run', (), r'''summary = {**run_info, 'valid_patches': int(len(valid_idx)), 'study_s': round(study_s, 1),
+    (23, 'run', (), r'''def position_prior(arch:str, r:dict, n:int=64) -> dict:
+    "Grad-CAM of the tumour class: agreement between the maps of different tumour patches, and peaks in the centre box where there is no tumour."
+    model, meta = load_model(cache_dir('models')/f"{arch}-course-{r['key']}"/'model.pth')
+    model.eval(); vi = np.asarray(valid_idx); box = slice(32, 64)
+    tum, nor = (data.get_batch(vi[data.labels[vi] == lab][:n])[0] for lab in (1, 0))
+    k = min(len(tum), len(nor)); border = tum[:k].copy(); border[:, box, box] = nor[:k, box, box]   # tumour border, normal centre
+    out = {}
+    for name, imgs in (('tumour', tum), ('normal', nor), ('border', border)):
+        with GradCAM(model) as cam: maps = cam(to_input(imgs, meta['stats']), targets=1)
+        up = upsample(maps, 96)
+        if name == 'tumour': out['maps_alike_spearman'] = float(unrelated_similarity(maps, size=(96, 96)).spearman.mean())
+        else: out[f'{name}_peak_in_box'] = float(pointing_game(up, centre_box_mask(len(up), 96)).mean())
+    return out
+
+prior = {a: position_prior(a, r) for a, r in results.items()}
+pd.DataFrame(prior).T.round(3)'''),
+    (24, 'test', (), r'''for p in prior.values(): assert -1 <= p['maps_alike_spearman'] <= 1 and 0 <= p['normal_peak_in_box'] <= 1 and 0 <= p['border_peak_in_box'] <= 1'''),
+    (26, 'run', (), r'''summary = {**run_info, 'valid_patches': int(len(valid_idx)), 'study_s': round(study_s, 1),
            'results': {a: {k: v for k, v in r.items() if k not in ('date', 'machine', 'torch', 'commit', 'scale', 'gpu', 'native_bf16')}
-                       for a, r in results.items()}}
+                       for a, r in results.items()}, 'position_prior': prior}
 if SCALE != 'ci':
     out = Path('results'); out.mkdir(exist_ok=True)
     (out/f'backbones_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
 {a: (round(r['accuracy'], 3), round(r['auc'], 3)) for a, r in results.items()}'''),
+    (28, 'test', (), r'''saved = json.loads(Path('results/backbones_course.json').read_text())
+R, P = saved['results'], saved['position_prior']
+four = ['resnet18', 'resnet50', 'densenet121', 'densenet169']
+test_eq((saved['valid_patches'], saved['epochs'], saved['crop']), (2907, 1, 64))
+assert max(r['accuracy'] for r in R.values()) - min(r['accuracy'] for r in R.values()) < 0.03                 # close at this budget
+assert R['resnet18']['train_img_s'] > 1.8*max(R[a]['train_img_s'] for a in R if a != 'resnet18')            # fastest by far
+assert R['resnet18']['auc'] == max(r['auc'] for r in R.values()) and R['densenet169']['accuracy'] == min(r['accuracy'] for r in R.values())
+for a in four: assert R[a]['energy'][1] <= R[a]['chance'] and R[a]['pointing'][2] < R[a]['chance'], (a, R[a])   # not above chance
+assert R['efficientnet_b0']['energy'][1] > R['efficientnet_b0']['chance'] and R['efficientnet_b0']['pointing'][0] > 0.8
+assert P['efficientnet_b0']['maps_alike_spearman'] > 0.5 > 0.1 > max(P[a]['maps_alike_spearman'] for a in four)   # one map for all
+assert P['efficientnet_b0']['border_peak_in_box'] > 0.4 > 0.1 > max(P[a]['border_peak_in_box'] for a in four)     # centre, tumour or not'''),
 ]
 nb = NbRunner('nbs/27_backbones.ipynb', CELLS)
 
@@ -191,4 +219,6 @@ def test_27_backbones_every_backbone_through_the_library_3(nbflags): nb.run_to(1
 
 def test_27_backbones_every_backbone_through_the_library_4(nbflags): nb.run_to(19, nbflags)   # nbs/27_backbones.ipynb cell 19
 
-def test_27_backbones_runs_to_end(nbflags): nb.run_to(23, nbflags)
+def test_27_backbones_a_map_that_is_the_same_for_every_patch(nbflags): nb.run_to(24, nbflags)   # nbs/27_backbones.ipynb cell 24
+
+def test_27_backbones_what_this_run_shows(nbflags): nb.run_to(28, nbflags)   # nbs/27_backbones.ipynb cell 28

@@ -214,6 +214,18 @@ if SCALE != 'ci':
     out = Path('results'); out.mkdir(exist_ok=True)
     (out/f'chest_xray_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
 summary['test']'''),
+    (39, 'test', (), r'''saved = json.loads(Path('results/chest_xray_course.json').read_text())
+t, f, o = saved['test'], saved['faithfulness_test'], saved['outside_lungs_test']
+assert t['accuracy_ci'][1] > t['majority'] and t['auc'] > 0.9, t                      # far above the majority answer
+test_eq(min(b['accuracy'] for b in saved['baselines_medmnist_v2'].values()) <= t['accuracy'] <= 0.9, True)   # in the baselines' range
+assert t['fp'] > 10*t['fn'], t                                                         # errors: normal called pneumonia
+for k in ('Grad-CAM', 'Grad-CAM++', 'Grad-CAM, block 3'): assert f[k]['deletion_minus_random'][2] < 0, (k, f[k])   # faster than random
+for k in ('Grad-CAM', 'Grad-CAM++', 'Grad-CAM, block 3'): assert f[k]['insertion_minus_random'][1] > 0, (k, f[k])         # insertion agrees
+first = saved['randomisation'][0]; assert first['ssim'] < saved['randomisation_floor']['ssim'], first   # the maps change with the weights
+assert all(r['ssim'] < saved['randomisation_floor']['ssim'] for r in saved['randomisation']), saved['randomisation']   # and stay below the floor
+assert o['Grad-CAM']['mass_outside'][0] > o['Grad-CAM']['uniform'] and o['Grad-CAM, block 3']['mass_outside'][1] > o['Grad-CAM']['mass_outside'][0]
+k64, k224 = saved['kermany'][str(saved['size'])], saved['kermany']['224']
+test_eq((k64['correct'], k224['correct'], k224['predicted_pneumonia']), (14, 8, 16))      # worse at 224 px: all called pneumonia'''),
 ]
 nb = NbRunner('nbs/28_chest_xray.ipynb', CELLS)
 
@@ -231,4 +243,4 @@ def test_28_chest_xray_the_16_kermany_x_rays_at_the_training_size_and(nbflags): 
 
 def test_28_chest_xray_the_commands_unchanged_on_x_rays(nbflags): nb.run_to(35, nbflags)   # nbs/28_chest_xray.ipynb cell 35
 
-def test_28_chest_xray_runs_to_end(nbflags): nb.run_to(37, nbflags)
+def test_28_chest_xray_what_this_run_shows(nbflags): nb.run_to(39, nbflags)   # nbs/28_chest_xray.ipynb cell 39
