@@ -167,7 +167,7 @@ RECIPES = {
     'ci': dict(arch='tiny_densenet', epochs=2, lr=1e-2, wd=1e-2, bs=64, crop=None, precision='auto', seed=0, n=1024),
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
-SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap')
+SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size')
 
 def data_fingerprint(src) -> str:
     "A short hash of a source's item names (relative to its folder), labels and splits: the same data gives the same key."
@@ -325,7 +325,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     launch_check()                                      # before any data is read
     pbs = process_batch(cfg['bs'], ws)
     if ws > 1: cfg = {**cfg, 'world_size': ws}         # its own key and checkpoint; a single process keeps its key
-    src = _open(data, seed=cfg['seed']) if not hasattr(data, 'get_batch') else data
+    src = _open(data, seed=cfg['seed'], size=cfg.get('size')) if not hasattr(data, 'get_batch') else data
     key = run_key(cfg, data_fingerprint(src))
     folder = _folder(cfg, key, recipe)
     ckpt, meta = Path(ckpt) if ckpt else folder/'checkpoint.pth', dict(recipe=recipe, key=key, **cfg)
@@ -391,6 +391,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               bs:int=None, # batch size (default 64)
               n:int=None, # train on a seeded random subset of this many items (all when None)
               crop:int=None, # train on random crops of this side that hold the centre 32x32 (LabelCrop)
+              size:int=None, # X-rays (`.npz`, grayscale folders): the side in px they are read at (default 96); PCam is 96 px
               valid_pct:float=None, # share held out at random when the data has no valid split (default 0.2)
               swap:float=None, # share of each batch whose border comes from the other class (CentreSwap: teaches the label rule)
               pretrained:bool=False, # start from ImageNet weights (downloads them once)
@@ -401,7 +402,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
-    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap,
+    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size,
                 pretrained=pretrained or None, precision=None if precision == 'auto' else precision)
     run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None,
                        timeout=timeout, **over)

@@ -341,7 +341,9 @@ def format_report(r:dict, classes=('0', '1')) -> str:
 def _open(data, split=None, n_synth=2000, seed=0, size=None):
     "A source from a path (any layout `open_source` knows; X-rays at `size` px) or 'synthetic'."
     from sslxai.data import open_source, SynthSource
-    if data is None or str(data) in ('synthetic', 'synth'): return SynthSource(n_synth, seed=seed)
+    if data is None or str(data) in ('synthetic', 'synth'):
+        if size not in (None, 96): raise ValueError(f"size={size}: synthetic patches are 96x96 px; size only resizes grayscale sources (X-ray folders, .npz)")
+        return SynthSource(n_synth, seed=seed)
     return open_source(data, split=split, size=size)
 
 def _eval_split(src, split=None):

@@ -5,7 +5,8 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp core'''),
     (2, 'import', (), r'''sslxai.core'''),
-    (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close'''),
+    (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.core'''),
     (6, 'test', (), r'''import subprocess, sys
 r = subprocess.run([sys.executable, '-c', 'import sslxai.core, fastai.learner'], capture_output=True, text=True)
@@ -14,47 +15,57 @@ w = subprocess.run([sys.executable, '-W', 'always', '-c', 'import warnings, sslx
                    capture_output=True, text=True)
 assert 'FutureWarning: other' in w.stderr, w.stderr      # other warnings still show'''),
     (8, 'import', (), r'''sslxai.core'''),
-    (9, 'run', (), r'''SCALE'''),
-    (10, 'test', (), r'''_old = os.environ.get('SSLXAI_SCALE')
+    (9, 'run', (), r'''show_doc(get_scale)'''),
+    (10, 'run', (), r'''SCALE'''),
+    (11, 'test', (), r'''_old = os.environ.get('SSLXAI_SCALE')
 os.environ['SSLXAI_SCALE'] = 'huge'
 test_fail(get_scale, contains="SSLXAI_SCALE='huge': expected one of ci, course, full")
 os.environ['SSLXAI_SCALE'] = 'Course'; test_eq(get_scale(), 'course')
 if _old is None: del os.environ['SSLXAI_SCALE']
 else: os.environ['SSLXAI_SCALE'] = _old'''),
-    (12, 'import', (), r'''sslxai.core'''),
-    (13, 'test', (), r'''import tempfile
+    (13, 'import', (), r'''sslxai.core'''),
+    (14, 'run', (), r'''show_doc(cache_dir)'''),
+    (15, 'test', (), r'''import tempfile
 with tempfile.TemporaryDirectory() as d:
     _old = os.environ.get('SSLXAI_CACHE'); os.environ['SSLXAI_CACHE'] = d
     test_eq(cache_dir('models', 'x'), Path(d)/'models'/'x'); assert (Path(d)/'models'/'x').is_dir()
     if _old is None: del os.environ['SSLXAI_CACHE']
     else: os.environ['SSLXAI_CACHE'] = _old'''),
-    (15, 'import', (), r'''sslxai.core'''),
-    (16, 'test', (), r'''p = provenance(note='example')
+    (17, 'import', (), r'''sslxai.core'''),
+    (18, 'run', (), r'''show_doc(native_bf16)'''),
+    (19, 'run', (), r'''show_doc(provenance)'''),
+    (20, 'test', (), r'''p = provenance(note='example')
 test_eq(p['note'], 'example'); assert p['cpu_capability'] in ('DEFAULT', 'AVX2', 'AVX512', 'ZVECTOR', 'SVE256', 'NO AVX') or p['cpu_capability']
 {k: p[k] for k in ('machine', 'cpu_capability', 'native_bf16', 'gpu')}'''),
-    (18, 'import', (), r'''sslxai.core'''),
-    (20, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
-    (22, 'test', (), r'''_old = os.environ.get(_ENV)
+    (22, 'import', (), r'''sslxai.core'''),
+    (23, 'run', (), r'''show_doc(data_root)'''),
+    (25, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
+    (27, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(data_root, contains='SSLXAI_DATA=')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (23, 'import', (), r'''sslxai.core'''),
-    (24, 'run', (), r'''data_path('pcam-h5')'''),
-    (25, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
-    (26, 'import', (), r'''sslxai.core'''),
-    (28, 'run', (), r'''has_real_data()'''),
-    (29, 'test', (), r'''_old = os.environ.get(_ENV)
+    (28, 'import', (), r'''sslxai.core'''),
+    (29, 'run', (), r'''show_doc(data_path)'''),
+    (30, 'run', (), r'''data_path('pcam-h5')'''),
+    (31, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
+    (32, 'import', (), r'''sslxai.core'''),
+    (33, 'run', (), r'''show_doc(has_real_data)'''),
+    (35, 'run', (), r'''has_real_data()'''),
+    (36, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(has_real_data, contains='not a folder')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (31, 'import', (), r'''sslxai.core'''),
-    (32, 'test', (), r'''set_seed(1); a = torch.rand(3)
+    (38, 'import', (), r'''sslxai.core'''),
+    (39, 'run', (), r'''show_doc(set_seed)'''),
+    (40, 'run', (), r'''show_doc(default_device)'''),
+    (41, 'test', (), r'''set_seed(1); a = torch.rand(3)
 set_seed(1); test_eq(torch.rand(3), a)
 default_device()'''),
-    (34, 'import', (), r'''sslxai.core'''),
-    (35, 'test', (), r'''m = tiny_densenet()
+    (43, 'import', (), r'''sslxai.core'''),
+    (44, 'run', (), r'''show_doc(tiny_densenet)'''),
+    (45, 'test', (), r'''m = tiny_densenet()
 x = torch.randn(2, 3, 96, 96)
 test_eq(m(x).shape, (2, 2))
 test_eq(m.features(x).shape[-2:], (3, 3))    # the same 3x3 last-block map as DenseNet169 at 96 px
@@ -64,18 +75,18 @@ nb = NbRunner('nbs/00_core.ipynb', CELLS)
 
 def test_00_core_one_known_warning_silenced(nbflags): nb.run_to(6, nbflags)   # nbs/00_core.ipynb cell 6
 
-def test_00_core_three_scales_one_switch(nbflags): nb.run_to(10, nbflags)   # nbs/00_core.ipynb cell 10
+def test_00_core_three_scales_one_switch(nbflags): nb.run_to(11, nbflags)   # nbs/00_core.ipynb cell 11
 
-def test_00_core_where_long_runs_keep_their_results(nbflags): nb.run_to(13, nbflags)   # nbs/00_core.ipynb cell 13
+def test_00_core_where_long_runs_keep_their_results(nbflags): nb.run_to(15, nbflags)   # nbs/00_core.ipynb cell 15
 
-def test_00_core_provenance(nbflags): nb.run_to(16, nbflags)   # nbs/00_core.ipynb cell 16
+def test_00_core_provenance(nbflags): nb.run_to(20, nbflags)   # nbs/00_core.ipynb cell 20
 
-def test_00_core_where_the_real_data_lives(nbflags): nb.run_to(22, nbflags)   # nbs/00_core.ipynb cell 22
+def test_00_core_where_the_real_data_lives(nbflags): nb.run_to(27, nbflags)   # nbs/00_core.ipynb cell 27
 
-def test_00_core_where_the_real_data_lives_2(nbflags): nb.run_to(25, nbflags)   # nbs/00_core.ipynb cell 25
+def test_00_core_where_the_real_data_lives_2(nbflags): nb.run_to(31, nbflags)   # nbs/00_core.ipynb cell 31
 
-def test_00_core_where_the_real_data_lives_3(nbflags): nb.run_to(29, nbflags)   # nbs/00_core.ipynb cell 29
+def test_00_core_where_the_real_data_lives_3(nbflags): nb.run_to(36, nbflags)   # nbs/00_core.ipynb cell 36
 
-def test_00_core_seeds_and_devices(nbflags): nb.run_to(32, nbflags)   # nbs/00_core.ipynb cell 32
+def test_00_core_seeds_and_devices(nbflags): nb.run_to(41, nbflags)   # nbs/00_core.ipynb cell 41
 
-def test_00_core_a_tiny_densenet(nbflags): nb.run_to(35, nbflags)   # nbs/00_core.ipynb cell 35
+def test_00_core_a_tiny_densenet(nbflags): nb.run_to(45, nbflags)   # nbs/00_core.ipynb cell 45

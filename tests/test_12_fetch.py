@@ -7,10 +7,14 @@ CELLS = [
     (2, 'import', (), r'''sslxai.fetch'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail
 import io, tempfile, os
-from sslxai.core import data_path'''),
+from sslxai.core import data_path
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.fetch'''),
     (6, 'import', (), r'''sslxai.fetch'''),
-    (8, 'test', (), r'''payload = os.urandom(300_000)
+    (7, 'run', (), r'''show_doc(md5_file)'''),
+    (8, 'run', (), r'''show_doc(download)'''),
+    (9, 'run', (), r'''show_doc(gunzip)'''),
+    (11, 'test', (), r'''payload = os.urandom(300_000)
 gz = gzip.compress(payload)
 served = []
 class _Resp(io.BytesIO):
@@ -22,11 +26,11 @@ tmp = Path(tempfile.mkdtemp())
 f = download('http://example.invalid/f.h5.gz', tmp/'f.h5.gz', md5=hashlib.md5(gz).hexdigest(), opener=fake_opener)
 test_eq(served, [1000])                                          # resumed at byte 1000, not from zero
 test_eq(gunzip(f).read_bytes(), payload)'''),
-    (9, 'test', (), r'''test_fail(lambda: download('http://example.invalid/g.gz', tmp/'g.gz', md5='0'*32, opener=fake_opener),
+    (12, 'test', (), r'''test_fail(lambda: download('http://example.invalid/g.gz', tmp/'g.gz', md5='0'*32, opener=fake_opener),
           contains='MD5 mismatch')
 test_eq((tmp/'g.gz.part').exists(), False)                       # a damaged file is not kept for resuming
 test_fail(lambda: gunzip(tmp/'f.h5'), contains='not a .gz file')'''),
-    (11, 'test', (), r'''class _Dropping(io.BytesIO):
+    (14, 'test', (), r'''class _Dropping(io.BytesIO):
     "Serves `cut` bytes, then fails like a reset connection."
     def __init__(self, data, cut): super().__init__(data); self.cut, self.status = cut, 206
     def read(self, n=-1):
@@ -43,8 +47,9 @@ def dead_opener(url, start=0): return _Dropping(gz[start:], 1000)
 test_fail(lambda: download('http://example.invalid/e.gz', tmp/'e.gz', opener=dead_opener, retries=2, wait=0),
           contains='failed after 2 retries')
 test_eq((tmp/'e.gz.part').stat().st_size, 3000)                   # kept: the next run resumes from here'''),
-    (12, 'import', (), r'''sslxai.fetch'''),
-    (14, 'test', (), r'''x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
+    (15, 'import', (), r'''sslxai.fetch'''),
+    (16, 'run', (), r'''show_doc(fetch_pcam)'''),
+    (18, 'test', (), r'''x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
 blobs = {}
 for k, arr in (('x', x), ('y', np.array([0, 1, 1, 0], np.uint8).reshape(4, 1, 1, 1))):
     b = io.BytesIO()
@@ -58,8 +63,12 @@ finally: PCAM_MD5.clear(); PCAM_MD5.update(_saved)
 src = open_source(tmp/'pcam')
 test_eq([p.name for p in got], ['camelyonpatch_level_2_split_valid_x.h5', 'camelyonpatch_level_2_split_valid_y.h5'])
 test_eq(src.get_batch(range(4))[0], x)'''),
-    (16, 'import', (), r'''sslxai.fetch'''),
-    (18, 'test', (), r'''h5 = open_source(data_path('pcam-h5'))
+    (20, 'import', (), r'''sslxai.fetch'''),
+    (21, 'run', (), r'''show_doc(write_h5)'''),
+    (22, 'run', (), r'''show_doc(write_kaggle)'''),
+    (23, 'run', (), r'''show_doc(write_folder)'''),
+    (24, 'run', (), r'''show_doc(convert)'''),
+    (26, 'test', (), r'''h5 = open_source(data_path('pcam-h5'))
 sel = np.arange(0, len(h5), 16)                       # 64 of the 1,024 patches keeps this quick
 xs, ys = h5.get_batch(sel)
 k = open_source(write_kaggle(h5, tmp/'kaggle', idxs=sel))
@@ -67,34 +76,35 @@ order = np.argsort([k.item_id(i) for i in range(len(k))])
 test_eq(len(k), len(sel))
 kx, ky = k.get_batch(order)
 test_eq(kx, xs[np.argsort([h5.item_id(i) for i in sel])]); test_eq(ky, ys[np.argsort([h5.item_id(i) for i in sel])])'''),
-    (19, 'test', (), r'''fo = open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel))
+    (27, 'test', (), r'''fo = open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel))
 ids = {fo.item_id(i): fo[i] for i in range(len(fo))}
 for j, i in enumerate(sel):
     img, lab = ids[h5.item_id(i)]
     assert (img == xs[j]).all() and lab == ys[j], h5.item_id(i)
 test_eq(len(ids), len(sel))'''),
-    (20, 'test', (), r'''kag = open_source(data_path('kaggle-hcd-sample'))
+    (28, 'test', (), r'''kag = open_source(data_path('kaggle-hcd-sample'))
 back = open_source(convert(data_path('kaggle-hcd-sample'), tmp/'k2h', 'h5', split='train'))
 test_eq(back.get_batch(range(len(kag))), kag.get_batch(range(len(kag))))
 repr(back).replace(str(tmp), '<tmp>')   # the temporary folder, not this machine's path'''),
-    (21, 'test', (), r'''test_fail(lambda: convert(data_path('kaggle-hcd-sample'), tmp/'x', 'zip'), contains="layout must be")'''),
-    (23, 'test', (), r'''test_fail(lambda: write_kaggle(h5, tmp/'kaggle', idxs=sel[:2]), contains='already exists')
+    (29, 'test', (), r'''test_fail(lambda: convert(data_path('kaggle-hcd-sample'), tmp/'x', 'zip'), contains="layout must be")'''),
+    (31, 'test', (), r'''test_fail(lambda: write_kaggle(h5, tmp/'kaggle', idxs=sel[:2]), contains='already exists')
 test_fail(lambda: write_folder(h5, tmp/'folder', split='valid', idxs=sel[:2]), contains='already exists')
 test_fail(lambda: write_h5(kag, tmp/'k2h', split='train'), contains='already exists')
 test_eq(len(open_source(write_kaggle(h5, tmp/'kaggle', idxs=sel[:2], overwrite=True))), 2)
 test_eq(len(open_source(write_folder(h5, tmp/'folder', split='valid', idxs=sel[:3], overwrite=True))), 3)
 test_fail(lambda: write_kaggle(h5, tmp/'dup', idxs=[5, 5]), contains="share the id")
 test_eq((tmp/'dup'/'train').exists(), False)                         # checked before anything is written'''),
-    (25, 'import', (), r'''sslxai.fetch'''),
-    (27, 'run', (), r'''for s, slides in (('train', ['a']*50 + ['b']*50), ('valid', ['c']*50)):
+    (33, 'import', (), r'''sslxai.fetch'''),
+    (34, 'run', (), r'''show_doc(split_report)'''),
+    (36, 'run', (), r'''for s, slides in (('train', ['a']*50 + ['b']*50), ('valid', ['c']*50)):
     with open(tmp/f'{s}_meta.csv', 'w') as f: f.write('coord_y,coord_x,tumor_patch,center_tumor_patch,wsi\n' + ''.join(f'0,0,False,False,{w}\n' for w in slides))
 rep = split_report({'train': tmp/'train_meta.csv', 'valid': tmp/'valid_meta.csv'})
 rep'''),
-    (28, 'test', (), r'''test_eq(rep['shared_slides'], {'train&valid': 0})
+    (37, 'test', (), r'''test_eq(rep['shared_slides'], {'train&valid': 0})
 assert rep['random_split_valid_patches_with_train_slide'] > 0.9
 test_eq(split_report({})['slide_metadata'], False)
 test_fail(lambda: split_report({'train': tmp/'nope.csv'}), contains='missing meta file')'''),
-    (30, 'test', (), r'''import subprocess, sys
+    (39, 'test', (), r'''import subprocess, sys
 r = subprocess.run([sys.executable, '../data_scripts/convert.py', str(data_path('kaggle-hcd-sample')), str(tmp/'cli'),
                     '--layout', 'folder', '--split', 'train'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
@@ -105,24 +115,24 @@ for s in ('pcam_download.py', 'split_report.py'):
 ]
 nb = NbRunner('nbs/12_fetch.ipynb', CELLS)
 
-def test_12_fetch_the_official_files(nbflags): nb.run_to(8, nbflags)   # nbs/12_fetch.ipynb cell 8
+def test_12_fetch_the_official_files(nbflags): nb.run_to(11, nbflags)   # nbs/12_fetch.ipynb cell 11
 
-def test_12_fetch_the_official_files_2(nbflags): nb.run_to(9, nbflags)   # nbs/12_fetch.ipynb cell 9
+def test_12_fetch_the_official_files_2(nbflags): nb.run_to(12, nbflags)   # nbs/12_fetch.ipynb cell 12
 
-def test_12_fetch_the_official_files_3(nbflags): nb.run_to(11, nbflags)   # nbs/12_fetch.ipynb cell 11
+def test_12_fetch_the_official_files_3(nbflags): nb.run_to(14, nbflags)   # nbs/12_fetch.ipynb cell 14
 
-def test_12_fetch_the_official_files_4(nbflags): nb.run_to(14, nbflags)   # nbs/12_fetch.ipynb cell 14
+def test_12_fetch_the_official_files_4(nbflags): nb.run_to(18, nbflags)   # nbs/12_fetch.ipynb cell 18
 
-def test_12_fetch_converting_between_layouts(nbflags): nb.run_to(18, nbflags)   # nbs/12_fetch.ipynb cell 18
+def test_12_fetch_converting_between_layouts(nbflags): nb.run_to(26, nbflags)   # nbs/12_fetch.ipynb cell 26
 
-def test_12_fetch_converting_between_layouts_2(nbflags): nb.run_to(19, nbflags)   # nbs/12_fetch.ipynb cell 19
+def test_12_fetch_converting_between_layouts_2(nbflags): nb.run_to(27, nbflags)   # nbs/12_fetch.ipynb cell 27
 
-def test_12_fetch_converting_between_layouts_3(nbflags): nb.run_to(20, nbflags)   # nbs/12_fetch.ipynb cell 20
+def test_12_fetch_converting_between_layouts_3(nbflags): nb.run_to(28, nbflags)   # nbs/12_fetch.ipynb cell 28
 
-def test_12_fetch_converting_between_layouts_4(nbflags): nb.run_to(21, nbflags)   # nbs/12_fetch.ipynb cell 21
+def test_12_fetch_converting_between_layouts_4(nbflags): nb.run_to(29, nbflags)   # nbs/12_fetch.ipynb cell 29
 
-def test_12_fetch_converting_between_layouts_5(nbflags): nb.run_to(23, nbflags)   # nbs/12_fetch.ipynb cell 23
+def test_12_fetch_converting_between_layouts_5(nbflags): nb.run_to(31, nbflags)   # nbs/12_fetch.ipynb cell 31
 
-def test_12_fetch_slide_disjoint_or_random(nbflags): nb.run_to(28, nbflags)   # nbs/12_fetch.ipynb cell 28
+def test_12_fetch_slide_disjoint_or_random(nbflags): nb.run_to(37, nbflags)   # nbs/12_fetch.ipynb cell 37
 
-def test_12_fetch_the_scripts(nbflags): nb.run_to(30, nbflags)   # nbs/12_fetch.ipynb cell 30
+def test_12_fetch_the_scripts(nbflags): nb.run_to(39, nbflags)   # nbs/12_fetch.ipynb cell 39

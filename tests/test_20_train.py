@@ -9,13 +9,16 @@ CELLS = [
 from fastcore.test import test_eq, test_ne, test_close, test_fail, test_fig_exists
 from sslxai.core import set_seed, data_path, has_real_data
 from sslxai.data import SynthSource, pcam_dls, open_source
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_train_'))'''),
+tmp = Path(tempfile.mkdtemp(prefix='sslxai_train_'))
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.train'''),
-    (8, 'run', (), r'''from fastai.vision.learner import create_vision_model
+    (7, 'run', (), r'''show_doc(head_name)'''),
+    (8, 'run', (), r'''show_doc(create_model)'''),
+    (10, 'run', (), r'''from fastai.vision.learner import create_vision_model
 fa = create_vision_model(torchvision.models.resnet18, 2, pretrained=False)
 m18 = create_model('resnet18')
 {'create_model': [n for n, _ in m18.named_children()], 'fastai body + head': [f"0.{n}" for n, _ in fa[0].named_children()] + ['1']}'''),
-    (9, 'test', (), r'''d169 = create_model('densenet169')
+    (11, 'test', (), r'''d169 = create_model('densenet169')
 test_eq([n for n, _ in d169.features.named_children()][-3:], ['transition3', 'denseblock4', 'norm5'])
 test_eq(d169.classifier.out_features, 2); test_eq(head_name(d169), 'classifier')
 test_eq(head_name(m18), 'fc'); test_eq(m18.fc.out_features, 2)
@@ -24,7 +27,7 @@ test_fail(lambda: create_model('densnet169'), contains="Did you mean densenet169
 try: create_model('nosuchnet')
 except ValueError as e: assert 'Did you mean' not in str(e) and "Unknown architecture 'nosuchnet'." in str(e), e
 test_fail(lambda: create_model('tiny_densenet', pretrained=True), contains='no pretrained weights')'''),
-    (11, 'run', (), r'''def one_step(model, size=64):
+    (13, 'run', (), r'''def one_step(model, size=64):
     "One SGD step on random images; returns (output shape, whether the parameters moved)."
     model.train(); opt = torch.optim.SGD(model.parameters(), lr=0.1)
     before = [p.detach().clone() for p in model.parameters()]
@@ -37,35 +40,38 @@ archs = {'densenet169': d169, 'resnet18': m18, 'resnet50': create_model('resnet5
          'resnet18, fastai head': create_model('resnet18', head='fastai')}
 steps = {k: one_step(m, size=32) for k, m in archs.items()}
 steps'''),
-    (12, 'test', (), r'''for k, (shape, moved) in steps.items():
+    (14, 'test', (), r'''for k, (shape, moved) in steps.items():
     test_eq(shape, (2, 2)); assert moved, k
 test_eq(head_name(archs['efficientnet_b0']), 'classifier')
 test_eq(archs['efficientnet_b0'].classifier[-1].out_features, 2)
 test_eq(type(archs['resnet18, fastai head'].fc[-1]), nn.Linear)'''),
-    (14, 'import', (), r'''sslxai.train'''),
-    (15, 'test', (), r'''body, head = model_splitter(archs['efficientnet_b0'])
+    (16, 'import', (), r'''sslxai.train'''),
+    (17, 'run', (), r'''show_doc(model_splitter)'''),
+    (18, 'test', (), r'''body, head = model_splitter(archs['efficientnet_b0'])
 test_eq(len(body) + len(head), len(list(archs['efficientnet_b0'].parameters())))
 test_eq(head, list(archs['efficientnet_b0'].classifier.parameters()))
 len(body), len(head)'''),
-    (17, 'import', (), r'''sslxai.train'''),
-    (19, 'run', (), r'''set_seed(0)
+    (20, 'import', (), r'''sslxai.train'''),
+    (21, 'run', (), r'''show_doc(pcam_learner)'''),
+    (23, 'run', (), r'''set_seed(0)
 dls = pcam_dls(SynthSource(320, seed=0), bs=32, device='cpu')
 learn = pcam_learner(dls, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 3e-3)
 dict(zip(learn.recorder.metric_names[1:-1], [round(float(v), 3) for v in learn.recorder.values[-1]]))'''),
-    (20, 'test', (), r'''test_eq(learn.recorder.metric_names[1:-1], ['train_loss', 'valid_loss', 'accuracy', 'roc_auc_score'])
+    (24, 'test', (), r'''test_eq(learn.recorder.metric_names[1:-1], ['train_loss', 'valid_loss', 'accuracy', 'roc_auc_score'])
 test_eq(len(learn.opt.param_groups), 2)
 learn.freeze(); test_eq(sum(p.requires_grad for p in learn.model.classifier.parameters()), 2)
 test_eq(all(p.requires_grad for p in learn.model.features.denseblock1.parameters() if p.ndim > 1), False)
 learn.unfreeze()'''),
-    (22, 'import', (), r'''sslxai.train'''),
-    (25, 'run', (), r'''learn.model.eval()
+    (26, 'import', (), r'''sslxai.train'''),
+    (27, 'run', (), r'''show_doc(FastCPU)'''),
+    (30, 'run', (), r'''learn.model.eval()
 with learn.no_bar():
     ref = learn.validate()[0]
     fast = learn.validate(cbs=FastCPU(bf16=True))[0]
     preds, _ = learn.get_preds(cbs=(fc := FastCPU(bf16=True)))
 ref, fast, preds.dtype'''),
-    (26, 'test', (), r'''test_close(fast, ref, eps=0.05*abs(ref) + 1e-3)
+    (31, 'test', (), r'''test_close(fast, ref, eps=0.05*abs(ref) + 1e-3)
 test_eq(preds.dtype, torch.float32); test_eq(fc.pred_dtype, torch.bfloat16)    # computed in bf16, returned as float32
 test_eq(torch.is_autocast_enabled('cpu'), False)
 assert learn.model.features.conv0.weight.is_contiguous()
@@ -74,12 +80,15 @@ with learn2.no_bar(), learn2.no_logging(): learn2.fit(1, 1e-3)
 assert any(isinstance(cb, FastCPU) for cb in learn2.cbs)
 test_eq(learn2.fast_cpu.use_bf16, native_bf16())            # the default: bf16 only where the CPU has it natively
 assert np.isfinite(learn2.recorder.values[-1]).all()'''),
-    (28, 'import', (), r'''sslxai.train'''),
-    (29, 'import', (), r'''sslxai.train'''),
-    (30, 'run', (), r'''save_model(learn, tmp/'tiny.pth', note='one epoch on synthetic patches')
+    (33, 'import', (), r'''sslxai.train'''),
+    (34, 'run', (), r'''show_doc(ModelFileError)'''),
+    (35, 'run', (), r'''show_doc(save_model)'''),
+    (36, 'import', (), r'''sslxai.train'''),
+    (37, 'run', (), r'''show_doc(load_model)'''),
+    (38, 'run', (), r'''save_model(learn, tmp/'tiny.pth', note='one epoch on synthetic patches')
 ck = torch.load(tmp/'tiny.pth', weights_only=True)
 sorted(ck), ck['meta']'''),
-    (31, 'test', (), r'''model2, meta = load_model(tmp/'tiny.pth')
+    (39, 'test', (), r'''model2, meta = load_model(tmp/'tiny.pth')
 xb = dls.valid.one_batch()[0][:8].cpu()
 with torch.no_grad(): test_close(model2(xb), learn.model.eval()(xb), eps=1e-5)
 test_eq(meta['arch'], 'tiny_densenet'); test_eq(meta['classes'], ['0', '1']); test_eq(meta['size'], 96)
@@ -87,7 +96,7 @@ test_close(meta['stats'][0], dls.stats[0]); test_eq(meta['note'], 'one epoch on 
 test_eq(model2.training, False)
 test_fail(lambda: save_model(create_model('tiny_densenet'), tmp/'x.pth'), contains='stats')
 test_fail(lambda: save_model(learn, tmp/'x.pth', extra=object()), contains="'extra'")'''),
-    (33, 'run', (), r'''learn.export(tmp/'learner.pkl')                                       # fastai's pickle of the whole Learner
+    (41, 'run', (), r'''learn.export(tmp/'learner.pkl')                                       # fastai's pickle of the whole Learner
 torch.save(learn.model, tmp/'whole_model.pth')
 torch.save(learn.model.state_dict(), tmp/'state_dict.pth')
 raw = (tmp/'tiny.pth').read_bytes(); (tmp/'truncated.pth').write_bytes(raw[:len(raw)//2])
@@ -97,87 +106,92 @@ for f in ['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', '
     try: load_model(tmp/f)
     except (ModelFileError, FileNotFoundError) as e: errors[f] = str(e)
 print('\n'.join(f"{k}: {v[:150]}" for k, v in errors.items()))'''),
-    (34, 'test', (), r'''test_eq(sorted(errors), sorted(['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', 'notes.pth', 'missing.pth']))
+    (42, 'test', (), r'''test_eq(sorted(errors), sorted(['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', 'notes.pth', 'missing.pth']))
 for f in ['learner.pkl', 'whole_model.pth']: assert 'trust_pickle=True' in errors[f] and f in errors[f]
 assert 'bare state_dict' in errors['state_dict.pth']
 for f in ['truncated.pth', 'notes.pth']: assert 'corrupt' in errors[f] and f in errors[f]
 test_fail(lambda: load_model(tmp/'missing.pth'), contains='missing.pth')'''),
-    (36, 'test', (), r'''m3, meta3 = load_model(tmp/'learner.pkl', trust_pickle=True)
+    (44, 'test', (), r'''m3, meta3 = load_model(tmp/'learner.pkl', trust_pickle=True)
 with torch.no_grad(): test_close(m3(xb), learn.model(xb), eps=1e-5)
 test_eq(meta3['pickled'], True); test_close(meta3['stats'][0], dls.stats[0])
 save_model(m3, tmp/'from_pickle.pth', **{k: v for k, v in meta3.items() if k != 'pickled'})
 test_eq(load_model(tmp/'from_pickle.pth')[1]['arch'], 'tiny_densenet')'''),
-    (38, 'import', (), r'''sslxai.train'''),
-    (39, 'import', (), r'''sslxai.train'''),
-    (40, 'import', (), r'''sslxai.train'''),
-    (41, 'run', (), r'''src_v = SynthSource(64, seed=5)
+    (46, 'import', (), r'''sslxai.train'''),
+    (47, 'import', (), r'''sslxai.train'''),
+    (48, 'run', (), r'''show_doc(to_input)'''),
+    (49, 'run', (), r'''show_doc(predict_source)'''),
+    (50, 'import', (), r'''sslxai.train'''),
+    (51, 'run', (), r'''show_doc(binary_report)'''),
+    (52, 'run', (), r'''show_doc(format_report)'''),
+    (53, 'run', (), r'''src_v = SynthSource(64, seed=5)
 probs, labels = predict_source(model2, meta, src_v, progress=False)
 r = binary_report(probs, labels)
 print(format_report(r))'''),
-    (42, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
+    (54, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
 test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], 64)
 test_eq(r['accuracy'], (probs.argmax(1) == labels).mean())
 test_eq(binary_report(np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]]), [0, 1, 1, 0]),
         dict(n=4, accuracy=0.5, auc=0.75, tn=1, fp=1, fn=1, tp=1))   # AUC: 3 of 4 (pos, neg) pairs ordered
 test_fail(lambda: to_input(np.zeros((2, 96, 96, 3), np.float32), meta['stats']), contains='uint8')'''),
-    (44, 'import', (), r'''sslxai.train'''),
-    (45, 'run', (), r'''set_seed(0)
+    (56, 'import', (), r'''sslxai.train'''),
+    (57, 'run', (), r'''set_seed(0)
 dls_real = pcam_dls(data_path('pcam-subset'), n=320, bs=32, seed=0)
 learn_real = pcam_learner(dls_real, 'tiny_densenet')
 with learn_real.no_bar(), learn_real.no_logging(): learn_real.fit_one_cycle(1, 2e-3)
 save_model(learn_real, tmp/'pcam_tiny.pth', data='pcam-subset')
 len(dls_real.train_ds), len(dls_real.valid_ds)'''),
-    (46, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
+    (58, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
 m4, meta4 = load_model(tmp/'pcam_tiny.pth')
 test_eq(meta4['data'], 'pcam-subset')'''),
-    (48, 'import', (), r'''sslxai.train'''),
-    (49, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
+    (60, 'import', (), r'''sslxai.train'''),
+    (61, 'run', (), r'''show_doc(evaluate_cli)'''),
+    (62, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
       for name, parts, n in [('HDF5 pair', ['pcam-h5'], 128), ('Kaggle layout', ['kaggle-hcd-sample'], None),
                              ('ImageFolder split', ['pcam-subset', 'valid'], 128), ('ImageFolder root', ['pcam-subset'], 128)]}'''),
-    (50, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
+    (63, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
 for r in ev.values(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
 test_eq(ev['ImageFolder root'], ev['ImageFolder split'])     # the root is evaluated on its 'valid' split
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-subset')), split='test', progress=False),
           contains="no split 'test'")
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('kaggle-hcd-sample')), split='valid', progress=False),
           contains='has no splits')'''),
-    (52, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
+    (65, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
 test_eq(len({tuple(d8(xs, k).flatten().tolist()) for k in range(8)}), 8)
 test_eq({tuple(d8(d8(xs, 5), k).flatten().tolist()) for k in range(8)}, {tuple(d8(xs, k).flatten().tolist()) for k in range(8)})
 r_tta = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, tta=True)
 test_eq(r_tta['n'], 128); assert r_tta['auc'] != ev['HDF5 pair']['auc']          # the averaged scores differ from the plain ones'''),
-    (54, 'run', (), r'''import sys
+    (67, 'run', (), r'''import sys
 cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
-    (55, 'test', (), r'''test_eq(p.returncode, 0)
+    (68, 'test', (), r'''test_eq(p.returncode, 0)
 assert f"accuracy {ev['Kaggle layout']['accuracy']:.4f}" in p.stdout, p.stdout + p.stderr'''),
 ]
 nb = NbRunner('nbs/20_train.ipynb', CELLS)
 
-def test_20_train_models_torchvision_s_with_torchvision_s_names(nbflags): nb.run_to(9, nbflags)   # nbs/20_train.ipynb cell 9
+def test_20_train_models_torchvision_s_with_torchvision_s_names(nbflags): nb.run_to(11, nbflags)   # nbs/20_train.ipynb cell 11
 
-def test_20_train_models_torchvision_s_with_torchvision_s_names_2(nbflags): nb.run_to(12, nbflags)   # nbs/20_train.ipynb cell 12
+def test_20_train_models_torchvision_s_with_torchvision_s_names_2(nbflags): nb.run_to(14, nbflags)   # nbs/20_train.ipynb cell 14
 
-def test_20_train_models_torchvision_s_with_torchvision_s_names_3(nbflags): nb.run_to(15, nbflags)   # nbs/20_train.ipynb cell 15
+def test_20_train_models_torchvision_s_with_torchvision_s_names_3(nbflags): nb.run_to(18, nbflags)   # nbs/20_train.ipynb cell 18
 
-def test_20_train_the_fastai_learner(nbflags): nb.run_to(20, nbflags)   # nbs/20_train.ipynb cell 20
+def test_20_train_the_fastai_learner(nbflags): nb.run_to(24, nbflags)   # nbs/20_train.ipynb cell 24
 
-def test_20_train_a_faster_cpu_path(nbflags): nb.run_to(26, nbflags)   # nbs/20_train.ipynb cell 26
+def test_20_train_a_faster_cpu_path(nbflags): nb.run_to(31, nbflags)   # nbs/20_train.ipynb cell 31
 
-def test_20_train_model_files(nbflags): nb.run_to(31, nbflags)   # nbs/20_train.ipynb cell 31
+def test_20_train_model_files(nbflags): nb.run_to(39, nbflags)   # nbs/20_train.ipynb cell 39
 
-def test_20_train_model_files_2(nbflags): nb.run_to(34, nbflags)   # nbs/20_train.ipynb cell 34
+def test_20_train_model_files_2(nbflags): nb.run_to(42, nbflags)   # nbs/20_train.ipynb cell 42
 
-def test_20_train_model_files_3(nbflags): nb.run_to(36, nbflags)   # nbs/20_train.ipynb cell 36
+def test_20_train_model_files_3(nbflags): nb.run_to(44, nbflags)   # nbs/20_train.ipynb cell 44
 
-def test_20_train_predicting_a_source(nbflags): nb.run_to(42, nbflags)   # nbs/20_train.ipynb cell 42
+def test_20_train_predicting_a_source(nbflags): nb.run_to(54, nbflags)   # nbs/20_train.ipynb cell 54
 
-def test_20_train_commands(nbflags): nb.run_to(46, nbflags)   # nbs/20_train.ipynb cell 46
+def test_20_train_commands(nbflags): nb.run_to(58, nbflags)   # nbs/20_train.ipynb cell 58
 
-def test_20_train_sslxai_evaluate(nbflags): nb.run_to(50, nbflags)   # nbs/20_train.ipynb cell 50
+def test_20_train_sslxai_evaluate(nbflags): nb.run_to(63, nbflags)   # nbs/20_train.ipynb cell 63
 
-def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(52, nbflags)   # nbs/20_train.ipynb cell 52
+def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(65, nbflags)   # nbs/20_train.ipynb cell 65
 
-def test_20_train_sslxai_evaluate_3(nbflags): nb.run_to(55, nbflags)   # nbs/20_train.ipynb cell 55
+def test_20_train_sslxai_evaluate_3(nbflags): nb.run_to(68, nbflags)   # nbs/20_train.ipynb cell 68

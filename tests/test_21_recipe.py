@@ -111,7 +111,8 @@ test_eq(ck_file.read_bytes(), before)                                           
     (57, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
-assert not (tmp/'bad.pth').exists()'''),
+assert not (tmp/'bad.pth').exists()
+test_fail(lambda: train_cli(data='synthetic', size=64, out=str(tmp/'bad.pth'), progress=False), contains='synthetic patches are 96x96')   # --size resizes X-rays only'''),
     (59, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)

@@ -21,11 +21,13 @@ def shown(f, *args, **kwargs):
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf): return f(*args, **kwargs)
-    finally: print(rel(buf.getvalue()), end='')'''),
+    finally: print(rel(buf.getvalue()), end='')
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.explain'''),
-    (6, 'run', (), r'''items = image_items(str(data_path('pcam-h5', 'camelyonpatch_level_2_split_valid_x.h5')) + ':0-2')
+    (6, 'run', (), r'''show_doc(image_items)'''),
+    (7, 'run', (), r'''items = image_items(str(data_path('pcam-h5', 'camelyonpatch_level_2_split_valid_x.h5')) + ':0-2')
 [(o['name'], o['label'], o['img'].shape) for o in items]'''),
-    (7, 'test', (), r'''test_eq(len(items), 3); test_eq(items[1]['input'].endswith(':1'), True)
+    (8, 'test', (), r'''test_eq(len(items), 3); test_eq(items[1]['input'].endswith(':1'), True)
 h5 = open_source(data_path('pcam-h5'))
 test_eq(items[2]['img'], h5[2][0]); test_eq(items[2]['label'], h5[2][1])
 jpg = sorted((data_path('pcam-subset', 'valid', '1')).glob('*.jpg'))[0]
@@ -36,28 +38,30 @@ test_eq([o['name'] for o in image_items(str(data_path('pcam-subset', 'valid')) +
 test_fail(lambda: image_items(str(data_path('kaggle-hcd-sample')) + ':99'), contains='index 99 out of range')
 test_fail(lambda: image_items('/no/such/patch.jpg'), contains='/no/such/patch.jpg: no such file')
 test_fail(lambda: image_items(str(jpg) + ':3'), contains='takes no index')'''),
-    (9, 'test', (), r'''kerm = data_path('chest-xray', 'kermany-val16')
+    (10, 'test', (), r'''kerm = data_path('chest-xray', 'kermany-val16')
 film = sorted((kerm/'NORMAL').glob('*.jpeg'))[0]
 test_fail(lambda: read_image(film), contains='grayscale (1 channel')              # a PCam reader refuses it
 test_eq(image_items(str(film), size=64, gray=True)[0]['img'].shape, (64, 64, 3))
 folder = image_items(str(kerm), limit=2, size=64)                          # a folder of films: found by `open_source`
 test_eq([o['img'].shape for o in folder], [(64, 64, 3)]*2); test_eq([o['label'] for o in folder], [0, 0])
 test_eq(image_items(str(jpg), size=64)[0]['img'].shape, (96, 96, 3))     # a colour patch: read as it is'''),
-    (11, 'import', (), r'''sslxai.explain'''),
-    (12, 'test', (), r'''test_eq((gray_model(dict(stats=[[.5]*3, [.2]*3])), gray_model(dict(stats=[[.7, .5, .6], [.2]*3]))), (True, False))   # X-ray normalisation (equal channels); H&E'''),
-    (14, 'run', (), r'''res = shown(train_cli, data=str(data_path('pcam-subset')), arch='tiny_densenet', epochs=1, n=320, bs=32,
+    (12, 'import', (), r'''sslxai.explain'''),
+    (13, 'run', (), r'''show_doc(gray_model)'''),
+    (14, 'run', (), r'''show_doc(explain_cli)'''),
+    (15, 'test', (), r'''test_eq((gray_model(dict(stats=[[.5]*3, [.2]*3])), gray_model(dict(stats=[[.7, .5, .6], [.2]*3]))), (True, False))   # X-ray normalisation (equal channels); H&E'''),
+    (17, 'run', (), r'''res = shown(train_cli, data=str(data_path('pcam-subset')), arch='tiny_densenet', epochs=1, n=320, bs=32,
                 out=str(tmp/'model.pth'), progress=False)
 tif = sorted(data_path('kaggle-hcd-sample', 'train').glob('*.tif'))[0]
 args = [str(jpg), str(tif), str(data_path('pcam-h5', 'camelyonpatch_level_2_split_valid_x.h5')) + ':0-1',
         str(data_path('pcam-subset', 'valid')) + ':1500', str(data_path('kaggle-hcd-sample'))]
 df = shown(explain_cli, model=str(tmp/'model.pth'), images=args, out=str(tmp/'panels'), limit=2, progress=False)'''),
-    (15, 'test', (), r'''test_eq(len(df), 1 + 1 + 2 + 1 + 2)
+    (18, 'test', (), r'''test_eq(len(df), 1 + 1 + 2 + 1 + 2)
 test_eq(sorted(p.name for p in (tmp/'panels').glob('*.png')), sorted(df.panel))
 test_eq(pd.read_csv(tmp/'panels'/'index.csv').shape[0], len(df))
 test_eq(df.label.isna().tolist()[:2], [True, True])                     # bare files: label unknown
 test_eq(int(df.label.iloc[2]), h5[0][1])
 assert ((df.p_tumour >= 0) & (df.p_tumour <= 1)).all()'''),
-    (17, 'test', (), r'''plain = tmp/'plain'; plain.mkdir()
+    (20, 'test', (), r'''plain = tmp/'plain'; plain.mkdir()
 plain_files = sorted(data_path('pcam-subset', 'valid', '0').glob('*.jpg'))[:3]
 for f in plain_files: (plain/f.name).write_bytes(f.read_bytes())
 (plain/'labels.csv').write_text('file,label\n')
@@ -67,12 +71,12 @@ test_eq(image_items(str(plain) + ':2')[0]['img'], read_image(plain_files[2]))
 dfp = shown(explain_cli, model=str(tmp/'model.pth'), images=[str(plain)], out=str(tmp/'panels_plain'), progress=False)
 test_eq((len(dfp), dfp.label.isna().all()), (3, True))
 test_eq(sorted(p.name for p in (tmp/'panels_plain').glob('*.png')), sorted(dfp.panel))'''),
-    (19, 'run', (), r'''from IPython.display import Image as IPImage
+    (22, 'run', (), r'''from IPython.display import Image as IPImage
 IPImage(filename=str(tmp/'panels'/df.panel[0]), width=420)'''),
-    (21, 'test', (), r'''df2 = shown(explain_cli, model=str(tmp/'model.pth'), images=[str(jpg)], out=str(tmp/'panels2'), method='layercam',
+    (24, 'test', (), r'''df2 = shown(explain_cli, model=str(tmp/'model.pth'), images=[str(jpg)], out=str(tmp/'panels2'), method='layercam',
                    layer='features.denseblock3', target=1, progress=False)
 test_eq(df2.layer[0], 'features.denseblock3'); test_eq(df2.method[0], 'layercam')'''),
-    (23, 'test', (), r'''Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp/'small.png')
+    (26, 'test', (), r'''Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp/'small.png')
 Image.fromarray(np.zeros((96, 96), np.uint8)).save(tmp/'gray.png')
 (tmp/'notes.txt').write_text('hello')
 m = str(tmp/'model.pth')
@@ -80,26 +84,26 @@ test_fail(lambda: explain_cli(model=m, images=[str(tmp/'small.png')], out=str(tm
 test_fail(lambda: explain_cli(model=m, images=[str(tmp/'gray.png')], out=str(tmp/'x')), contains='gray.png: wrong channels')
 test_fail(lambda: explain_cli(model=m, images=[str(tmp/'notes.txt')], out=str(tmp/'x')), contains='notes.txt: not an image')
 test_fail(lambda: explain_cli(model=m, images=[str(jpg)], method='gradcam+++'), contains='method must be one of')'''),
-    (25, 'run', (), r'''p = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'explain', '--model', m, str(tif), str(jpg), str(plain),
+    (28, 'run', (), r'''p = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'explain', '--model', m, str(tif), str(jpg), str(plain),
                     '--out', str(tmp/'cli'), '--no-progress'], capture_output=True, text=True)
 print(rel(p.stdout))'''),
-    (26, 'test', (), r'''test_eq(p.returncode, 0)
+    (29, 'test', (), r'''test_eq(p.returncode, 0)
 test_eq(sorted(o.name for o in (tmp/'cli').glob('*.png')), sorted([tif.stem + '.png', jpg.stem + '.png'] + [f'plain_{f.stem}.png' for f in plain_files]))'''),
 ]
 nb = NbRunner('nbs/35_explain.ipynb', CELLS)
 
-def test_35_explain_what_an_images_argument_can_be(nbflags): nb.run_to(7, nbflags)   # nbs/35_explain.ipynb cell 7
+def test_35_explain_what_an_images_argument_can_be(nbflags): nb.run_to(8, nbflags)   # nbs/35_explain.ipynb cell 8
 
-def test_35_explain_what_an_images_argument_can_be_2(nbflags): nb.run_to(9, nbflags)   # nbs/35_explain.ipynb cell 9
+def test_35_explain_what_an_images_argument_can_be_2(nbflags): nb.run_to(10, nbflags)   # nbs/35_explain.ipynb cell 10
 
-def test_35_explain_the_command(nbflags): nb.run_to(12, nbflags)   # nbs/35_explain.ipynb cell 12
+def test_35_explain_the_command(nbflags): nb.run_to(15, nbflags)   # nbs/35_explain.ipynb cell 15
 
-def test_35_explain_the_command_2(nbflags): nb.run_to(15, nbflags)   # nbs/35_explain.ipynb cell 15
+def test_35_explain_the_command_2(nbflags): nb.run_to(18, nbflags)   # nbs/35_explain.ipynb cell 18
 
-def test_35_explain_the_command_3(nbflags): nb.run_to(17, nbflags)   # nbs/35_explain.ipynb cell 17
+def test_35_explain_the_command_3(nbflags): nb.run_to(20, nbflags)   # nbs/35_explain.ipynb cell 20
 
-def test_35_explain_the_command_4(nbflags): nb.run_to(21, nbflags)   # nbs/35_explain.ipynb cell 21
+def test_35_explain_the_command_4(nbflags): nb.run_to(24, nbflags)   # nbs/35_explain.ipynb cell 24
 
-def test_35_explain_the_command_5(nbflags): nb.run_to(23, nbflags)   # nbs/35_explain.ipynb cell 23
+def test_35_explain_the_command_5(nbflags): nb.run_to(26, nbflags)   # nbs/35_explain.ipynb cell 26
 
-def test_35_explain_the_command_6(nbflags): nb.run_to(26, nbflags)   # nbs/35_explain.ipynb cell 26
+def test_35_explain_the_command_6(nbflags): nb.run_to(29, nbflags)   # nbs/35_explain.ipynb cell 29

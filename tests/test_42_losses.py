@@ -6,12 +6,14 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp losses'''),
     (2, 'import', (), r'''sslxai.losses'''),
     (3, 'run', (), r'''import math
-from fastcore.test import test_eq, test_close, test_fail, test_ne'''),
+from fastcore.test import test_eq, test_close, test_fail, test_ne
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.losses'''),
-    (7, 'run', (), r'''torch.manual_seed(0)
+    (6, 'run', (), r'''show_doc(nt_xent)'''),
+    (8, 'run', (), r'''torch.manual_seed(0)
 z1, z2 = torch.randn(4, 8), torch.randn(4, 8)
 nt_xent(z1, z2), nt_xent(z1, z1 + 0.01 * torch.randn(4, 8))'''),
-    (9, 'run', (), r'''def ref_nt_xent(z1, z2, temp):
+    (10, 'run', (), r'''def ref_nt_xent(z1, z2, temp):
     "The SimCLR loss as a loop over the 2N anchors, in plain Python floats."
     zs = [[float(v) for v in row] for row in torch.cat([z1, z2])]
     zs = [[v / math.sqrt(sum(u*u for u in row)) for v in row] for row in zs]
@@ -23,30 +25,30 @@ nt_xent(z1, z2), nt_xent(z1, z1 + 0.01 * torch.randn(4, 8))'''),
         den = sum(math.exp(sim(i, k) / temp) for k in range(n2) if k != i)
         total += -math.log(math.exp(sim(i, j) / temp) / den)
     return total / n2'''),
-    (11, 'test', (), r'''h1 = torch.tensor([[1., 0.], [0., 2.], [3., 4.]])
+    (12, 'test', (), r'''h1 = torch.tensor([[1., 0.], [0., 2.], [3., 4.]])
 h2 = torch.tensor([[2., 0.], [-1., 0.], [-3., -4.]])
 for t in (0.1, 0.5, 1., 2.):
     test_close(nt_xent(h1, h2, t).item(), ref_nt_xent(h1, h2, t), eps=1e-5)
 nt_xent(h1, h2, 0.5).item(), ref_nt_xent(h1, h2, 0.5)'''),
-    (13, 'test', (), r'''g = torch.Generator().manual_seed(0)
+    (14, 'test', (), r'''g = torch.Generator().manual_seed(0)
 for n, d in [(2, 3), (5, 4), (16, 8)]:
     a, b = torch.randn(2, n, d, generator=g, dtype=torch.float64)
     for t in (0.07, 0.5):
         test_close(nt_xent(a, b, t).item(), ref_nt_xent(a, b, t), eps=1e-10)
 a, b = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
 assert torch.autograd.gradcheck(lambda a, b: nt_xent(a, b, 0.2), (a, b))'''),
-    (15, 'test', (), r'''for n, t in [(3, 0.5), (8, 0.1), (8, 1.)]:
+    (16, 'test', (), r'''for n, t in [(3, 0.5), (8, 0.1), (8, 1.)]:
     e = torch.eye(n)
     test_close(nt_xent(e, e, t).item(), math.log(1 + (2*n - 2) * math.exp(-1/t)), eps=1e-5)
 test_close(nt_xent(h1, h1, 0.5).item(), ref_nt_xent(h1, h1, 0.5), eps=1e-5)
 nt_xent(torch.eye(8), torch.eye(8), 0.1).item()'''),
-    (17, 'test', (), r'''a, b = torch.randn(1, 5, requires_grad=True), torch.randn(1, 5)
+    (18, 'test', (), r'''a, b = torch.randn(1, 5, requires_grad=True), torch.randn(1, 5)
 l = nt_xent(a, b, 0.1)
 l.backward()
 test_eq(l.item(), 0.)
 test_eq(a.grad, torch.zeros(1, 5))
 test_eq(nt_xent(torch.randn(1, 3), torch.randn(1, 3), 1e-3).item(), 0.)'''),
-    (19, 'test', (), r'''z1, z2 = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(1))
+    (20, 'test', (), r'''z1, z2 = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(1))
 test_close(nt_xent(z1, z2, 1e6).item(), math.log(2*6 - 1), eps=1e-4)
 for t in (1e-2, 1e-4, 1e-6):
     l = nt_xent(z1, z2, t)
@@ -56,13 +58,13 @@ zz = F.normalize(torch.cat([z1, z2]), dim=1); s = zz @ zz.T
 worst = torch.stack([(s[i].masked_fill(torch.arange(12) == i, -9) - s[i, (i + 6) % 12]).max() for i in range(12)])
 test_close(nt_xent(z1, z2, 1e-4).item(), (worst.clamp_min(0) / 1e-4).mean().item(), eps=1e-2 * (worst.clamp_min(0) / 1e-4).mean().item())
 [(t, round(nt_xent(z1, z2, t).item(), 3)) for t in (1e-4, 0.1, 1., 1e6)], round(math.log(11), 3)'''),
-    (21, 'test', (), r'''test_fail(lambda: nt_xent(torch.randn(4, 8), torch.randn(3, 8)), contains='(4, 8) and (3, 8)')
+    (22, 'test', (), r'''test_fail(lambda: nt_xent(torch.randn(4, 8), torch.randn(3, 8)), contains='(4, 8) and (3, 8)')
 test_fail(lambda: nt_xent(torch.randn(8), torch.randn(8)), contains='[N, D]')
 test_fail(lambda: nt_xent(torch.randn(2, 8), torch.randn(2, 8), temp=0), contains='temperature')
 test_fail(lambda: nt_xent([[1.]], [[1.]]), contains='must be tensors')'''),
-    (23, 'test', (), r'''test_eq(nt_xent(z1.bfloat16(), z2.bfloat16()).dtype, torch.float32)
+    (24, 'test', (), r'''test_eq(nt_xent(z1.bfloat16(), z2.bfloat16()).dtype, torch.float32)
 test_close(nt_xent(z1.bfloat16(), z2.bfloat16()).item(), nt_xent(z1, z2).item(), eps=0.05)'''),
-    (25, 'test', (), r'''# (seed, N, D, temp, sum of inputs, lightly NTXentLoss(temperature=temp)(z1, z2)) -- from benchmarks/lightly_ntxent_ref.py
+    (26, 'test', (), r'''# (seed, N, D, temp, sum of inputs, lightly NTXentLoss(temperature=temp)(z1, z2)) -- from benchmarks/lightly_ntxent_ref.py
 LIGHTLY_REF = [
     (0, 1, 4, 0.1, -1.6045354595, 0.0),
     (1, 2, 3, 0.5, -2.6890519864, 1.782068038524726),
@@ -77,8 +79,9 @@ for seed, n, d, temp, s, ref in LIGHTLY_REF:
     test_close(nt_xent(a, b, temp).item(), ref, eps=1e-9)
 max(abs(nt_xent(*torch.randn(2, n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), temp).item() - ref)
     for seed, n, d, temp, s, ref in LIGHTLY_REF)'''),
-    (27, 'import', (), r'''sslxai.losses'''),
-    (29, 'test', (), r'''a, b = torch.randn(2, 12, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (28, 'import', (), r'''sslxai.losses'''),
+    (29, 'run', (), r'''show_doc(nt_xent_global)'''),
+    (31, 'test', (), r'''a, b = torch.randn(2, 12, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
 test_close(nt_xent_global(a, b, a, b, 0, 0.1), nt_xent(a, b, 0.1), eps=1e-12)
 a.requires_grad_(); b.requires_grad_()
 per_rank = [nt_xent_global(a[r*4:r*4+4], b[r*4:r*4+4], a, b, r, 0.1) for r in range(3)]
@@ -89,26 +92,32 @@ test_close(ga[0], gb[0], eps=1e-12); test_close(ga[1], gb[1], eps=1e-12)
 test_fail(lambda: nt_xent_global(a[:4], b[:4], a[:10], b[:10], 0), contains='not W shards')
 test_fail(lambda: nt_xent_global(a[:4], b[:4], a, b, 3), contains='rank 3')
 [round(l.item(), 4) for l in per_rank], round(glob.item(), 4)'''),
-    (31, 'import', (), r'''sslxai.losses'''),
-    (33, 'test', (), r'''a, b = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(3))
+    (33, 'import', (), r'''sslxai.losses'''),
+    (34, 'run', (), r'''show_doc(dist_ready)'''),
+    (35, 'run', (), r'''show_doc(GatherLayer)'''),
+    (36, 'run', (), r'''show_doc(gather_cat)'''),
+    (37, 'run', (), r'''show_doc(nt_xent_dist)'''),
+    (39, 'test', (), r'''a, b = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(3))
 assert not dist_ready()
 test_eq(nt_xent_dist(a, b, 0.2), nt_xent(a, b, 0.2))
 assert gather_cat(a) is a'''),
-    (35, 'import', (), r'''sslxai.losses'''),
-    (37, 'test', (), r'''res = check_gather(1)
+    (41, 'import', (), r'''sslxai.losses'''),
+    (42, 'run', (), r'''show_doc(check_gather)'''),
+    (44, 'test', (), r'''res = check_gather(1)
 test_eq(res[0]['world'], 1)
 test_close(res[0]['mean_loss'], res[0]['ref_loss'], eps=1e-12)
 assert res[0]['grad_err'] < 1e-12 and not dist_ready()
 res'''),
-    (39, 'test', ('slow',), r'''#| slow
+    (46, 'test', ('slow',), r'''#| slow
 res = check_gather(3)
 test_eq([r['world'] for r in res], [3, 3, 3])
 for r in res:
     test_close(r['mean_loss'], r['ref_loss'], eps=1e-12)
     assert r['grad_err'] < 1e-12, r
 [(r['rank'], round(r['loss'], 4), round(r['mean_loss'], 4), f"{r['grad_err']:.1e}") for r in res]'''),
-    (41, 'import', (), r'''sslxai.losses'''),
-    (43, 'test', (), r'''q = torch.linalg.qr(torch.randn(64, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64))[0]   # 16 orthonormal columns
+    (48, 'import', (), r'''sslxai.losses'''),
+    (49, 'run', (), r'''show_doc(rankme)'''),
+    (51, 'test', (), r'''q = torch.linalg.qr(torch.randn(64, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64))[0]   # 16 orthonormal columns
 for k in (1, 4, 16): test_close(rankme(torch.cat([3*q[:, :k], torch.zeros(64, 16 - k, dtype=torch.float64)], 1)), k, eps=1e-3*k)
 test_close(rankme(torch.randn(128, 1).expand(128, 32).contiguous()), 1, eps=1e-3)
 r = rankme(torch.randn(1000, 32, generator=torch.Generator().manual_seed(5))); assert 28 < r < 32, r
@@ -117,29 +126,29 @@ r'''),
 ]
 nb = NbRunner('nbs/42_losses.ipynb', CELLS)
 
-def test_42_losses_against_the_definition_row_by_row(nbflags): nb.run_to(11, nbflags)   # nbs/42_losses.ipynb cell 11
+def test_42_losses_against_the_definition_row_by_row(nbflags): nb.run_to(12, nbflags)   # nbs/42_losses.ipynb cell 12
 
-def test_42_losses_against_the_definition_row_by_row_2(nbflags): nb.run_to(13, nbflags)   # nbs/42_losses.ipynb cell 13
+def test_42_losses_against_the_definition_row_by_row_2(nbflags): nb.run_to(14, nbflags)   # nbs/42_losses.ipynb cell 14
 
-def test_42_losses_degenerate_cases(nbflags): nb.run_to(15, nbflags)   # nbs/42_losses.ipynb cell 15
+def test_42_losses_degenerate_cases(nbflags): nb.run_to(16, nbflags)   # nbs/42_losses.ipynb cell 16
 
-def test_42_losses_degenerate_cases_2(nbflags): nb.run_to(17, nbflags)   # nbs/42_losses.ipynb cell 17
+def test_42_losses_degenerate_cases_2(nbflags): nb.run_to(18, nbflags)   # nbs/42_losses.ipynb cell 18
 
-def test_42_losses_degenerate_cases_3(nbflags): nb.run_to(19, nbflags)   # nbs/42_losses.ipynb cell 19
+def test_42_losses_degenerate_cases_3(nbflags): nb.run_to(20, nbflags)   # nbs/42_losses.ipynb cell 20
 
-def test_42_losses_degenerate_cases_4(nbflags): nb.run_to(21, nbflags)   # nbs/42_losses.ipynb cell 21
+def test_42_losses_degenerate_cases_4(nbflags): nb.run_to(22, nbflags)   # nbs/42_losses.ipynb cell 22
 
-def test_42_losses_degenerate_cases_5(nbflags): nb.run_to(23, nbflags)   # nbs/42_losses.ipynb cell 23
+def test_42_losses_degenerate_cases_5(nbflags): nb.run_to(24, nbflags)   # nbs/42_losses.ipynb cell 24
 
-def test_42_losses_equal_to_lightly_s_ntxentloss(nbflags): nb.run_to(25, nbflags)   # nbs/42_losses.ipynb cell 25
+def test_42_losses_equal_to_lightly_s_ntxentloss(nbflags): nb.run_to(26, nbflags)   # nbs/42_losses.ipynb cell 26
 
-def test_42_losses_across_processes(nbflags): nb.run_to(29, nbflags)   # nbs/42_losses.ipynb cell 29
+def test_42_losses_across_processes(nbflags): nb.run_to(31, nbflags)   # nbs/42_losses.ipynb cell 31
 
-def test_42_losses_gathering_with_gradients(nbflags): nb.run_to(33, nbflags)   # nbs/42_losses.ipynb cell 33
+def test_42_losses_gathering_with_gradients(nbflags): nb.run_to(39, nbflags)   # nbs/42_losses.ipynb cell 39
 
-def test_42_losses_testing_the_gather_without_gpus(nbflags): nb.run_to(37, nbflags)   # nbs/42_losses.ipynb cell 37
+def test_42_losses_testing_the_gather_without_gpus(nbflags): nb.run_to(44, nbflags)   # nbs/42_losses.ipynb cell 44
 
 @pytest.mark.slow
-def test_42_losses_testing_the_gather_without_gpus_2(nbflags): nb.run_to(39, nbflags)   # nbs/42_losses.ipynb cell 39
+def test_42_losses_testing_the_gather_without_gpus_2(nbflags): nb.run_to(46, nbflags)   # nbs/42_losses.ipynb cell 46
 
-def test_42_losses_rankme_choosing_without_labels(nbflags): nb.run_to(43, nbflags)   # nbs/42_losses.ipynb cell 43
+def test_42_losses_rankme_choosing_without_labels(nbflags): nb.run_to(51, nbflags)   # nbs/42_losses.ipynb cell 51

@@ -14,10 +14,15 @@ from fastai.torch_core import TensorImage
 from fastai.callback.schedule import *     # fit_one_cycle, lr_find
 from fastcore.test import test_eq, test_ne, test_close, test_fail, test_fig_exists, test_warns
 from sslxai.core import data_path, set_seed
-from sslxai.train import FastCPU'''),
+from sslxai.train import FastCPU
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.simclr'''),
-    (6, 'import', (), r'''sslxai.simclr'''),
-    (8, 'test', ('slow',), r'''#| slow
+    (6, 'run', (), r'''show_doc(encoder_body)'''),
+    (7, 'run', (), r'''show_doc(projection_head)'''),
+    (8, 'import', (), r'''sslxai.simclr'''),
+    (9, 'run', (), r'''show_doc(SimCLRModel)'''),
+    (10, 'run', (), r'''show_doc(create_simclr_model)'''),
+    (12, 'test', ('slow',), r'''#| slow
 x = torch.randn(2, 3, 96, 96)
 shapes = {}
 for arch in ('tiny_densenet', 'densenet169', 'resnet18'):
@@ -27,7 +32,7 @@ test_eq(shapes['tiny_densenet'], ((2, 32, 3, 3), (2, 32), (2, 128)))
 test_eq(shapes['densenet169'], ((2, 1664, 3, 3), (2, 1664), (2, 128)))
 test_eq(shapes['resnet18'], ((2, 512, 3, 3), (2, 512), (2, 128)))
 shapes'''),
-    (9, 'test', (), r'''x = torch.randn(2, 3, 96, 96)
+    (13, 'test', (), r'''x = torch.randn(2, 3, 96, 96)
 shapes = {}
 for arch in ('tiny_densenet', 'resnet18'):
     m = create_simclr_model(arch).eval()
@@ -38,7 +43,7 @@ d169 = create_simclr_model('densenet169')
 test_eq((d169.nf, d169.projector[0].in_features, d169.projector[-1].out_features), (1664, 1664, 128))
 test_eq(type(d169.encoder.relu), nn.ReLU)
 shapes, f"densenet169: {sum(p.numel() for p in d169.parameters())/1e6:.1f} M parameters, head {sum(p.numel() for p in d169.projector.parameters())/1e6:.1f} M"'''),
-    (10, 'test', (), r'''test_eq(create_simclr_model(tiny_densenet()).nf, 32)
+    (14, 'test', (), r'''test_eq(create_simclr_model(tiny_densenet()).nf, 32)
 m = create_simclr_model('tiny_densenet', hidden=64, out=32, n_layers=3)
 test_eq([type(l).__name__ for l in m.projector], ['Linear', 'BatchNorm1d', 'ReLU', 'Linear', 'BatchNorm1d', 'ReLU', 'Linear'])
 test_eq(m(x).shape, (2, 32))
@@ -50,29 +55,34 @@ vgg_like = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
 test_eq(create_simclr_model(vgg_like, out=16)(x).shape, (2, 16))              # any model ending in pooling + head
 test_fail(lambda: create_simclr_model('densenet9000'), contains="unknown encoder 'densenet9000'")
 test_fail(lambda: create_simclr_model(nn.Sequential(nn.Conv2d(3, 4, 3))), contains='no pooling layer')'''),
-    (12, 'test', (), r'''dn = tiny_densenet().eval()
+    (16, 'test', (), r'''dn = tiny_densenet().eval()
 m = create_simclr_model(dn).eval()
 with torch.no_grad(): test_close(m.encoder(x), torch.relu(dn.features(x)))
 m.encoder.relu'''),
-    (14, 'import', (), r'''sslxai.simclr'''),
-    (15, 'test', (), r'''src = create_simclr_model('tiny_densenet')
+    (18, 'import', (), r'''sslxai.simclr'''),
+    (19, 'run', (), r'''show_doc(transfer_encoder)'''),
+    (20, 'test', (), r'''src = create_simclr_model('tiny_densenet')
 cls = tiny_densenet(n_out=2)
 transfer_encoder(src, cls)
 test_eq(cls.features.conv0.weight, src.encoder.features.conv0.weight)
 test_ne(cls.features.conv0.weight.data_ptr(), src.encoder.features.conv0.weight.data_ptr())   # a copy, not shared
 test_fail(lambda: transfer_encoder(src, torchvision.models.resnet18()), contains='no place in ResNet')
 test_fail(lambda: transfer_encoder(src, tiny_densenet(growth_rate=4)), contains='shape')'''),
-    (17, 'import', (), r'''sslxai.simclr'''),
-    (18, 'test', (), r'''z = torch.randn(8, 16)
+    (22, 'import', (), r'''sslxai.simclr'''),
+    (23, 'run', (), r'''show_doc(SimCLRLoss)'''),
+    (24, 'test', (), r'''z = torch.randn(8, 16)
 test_eq(SimCLRLoss(0.2)(z, torch.zeros(4)), nt_xent(z[:4], z[4:], 0.2))
 test_fail(lambda: SimCLRLoss()(torch.randn(5, 16)), contains='[2B, D]')'''),
-    (20, 'run', (), r'''chance = {B: round(math.log(2*B - 1), 2) for B in (16, 32, 256, 4096)}
+    (26, 'run', (), r'''chance = {B: round(math.log(2*B - 1), 2) for B in (16, 32, 256, 4096)}
 chance'''),
-    (21, 'test', (), r'''test_close(nt_xent(torch.ones(16, 8), torch.ones(16, 8), 0.1), math.log(31), eps=1e-5)
+    (27, 'test', (), r'''test_close(nt_xent(torch.ones(16, 8), torch.ones(16, 8), 0.1), math.log(31), eps=1e-5)
 test_close(nt_xent(torch.ones(16, 8), torch.ones(16, 8), 0.5), math.log(31), eps=1e-5)'''),
-    (23, 'import', (), r'''sslxai.simclr'''),
-    (25, 'import', (), r'''sslxai.simclr'''),
-    (27, 'run', (), r'''def read_patches(split, n, seed=0):
+    (29, 'import', (), r'''sslxai.simclr'''),
+    (30, 'run', (), r'''show_doc(SimCLR)'''),
+    (32, 'import', (), r'''sslxai.simclr'''),
+    (33, 'run', (), r'''show_doc(simclr_splitter)'''),
+    (34, 'run', (), r'''show_doc(simclr_learner)'''),
+    (36, 'run', (), r'''def read_patches(split, n, seed=0):
     "n random PCam patches of a split (both labels) as ([n,3,96,96] float in [0,1], labels)."
     files = sorted(data_path('pcam-subset', split).glob('*/*.jpg'))
     files = [files[i] for i in np.random.default_rng(seed).choice(len(files), n, replace=False)]
@@ -84,22 +94,22 @@ xv, yv = read_patches('valid', 32)
 dls = DataLoaders.from_dsets(list(zip(xt, yt)), list(zip(xv, yv)), bs=16, device='cpu', num_workers=0)
 xb, yb = dls.one_batch()
 xb.shape, yb[:8]'''),
-    (28, 'run', (), r'''set_seed(0)
+    (37, 'run', (), r'''set_seed(0)
 aug = SimCLRAugment(size=32)
 learn = simclr_learner(dls, create_simclr_model('tiny_densenet'), aug=aug, temp=0.1, seed=0)
 learn.loss_func, learn.simclr.aug'''),
-    (30, 'test', (), r'''axs = learn.simclr.show(n=3, generator=0, figsize=(3, 3))
+    (39, 'test', (), r'''axs = learn.simclr.show(n=3, generator=0, figsize=(3, 3))
 test_fig_exists(axs[0, 0])
 v1, v2 = learn.simclr.views(xb, generator=0)
 test_eq(v1.shape, (16, 3, 32, 32)); test_ne(v1, v2)'''),
-    (32, 'test', (), r'''plain = Learner(dls, create_simclr_model('tiny_densenet'), loss_func=lambda *a: None, cbs=SimCLR(aug=aug))
+    (41, 'test', (), r'''plain = Learner(dls, create_simclr_model('tiny_densenet'), loss_func=lambda *a: None, cbs=SimCLR(aug=aug))
 assert plain.loss_func is plain.simclr.loss_func'''),
-    (34, 'test', (), r'''w0 = learn.model.encoder.features.conv0.weight.clone()
+    (43, 'test', (), r'''w0 = learn.model.encoder.features.conv0.weight.clone()
 with learn.no_bar(): lrs = learn.lr_find(start_lr=1e-4, end_lr=1, num_it=8, show_plot=False)
 test_eq(learn.model.encoder.features.conv0.weight, w0)
 assert 1e-5 < lrs.valley < 1 and len(learn.recorder.lrs) == 8
 lrs'''),
-    (36, 'run', (), r'''class Peek(Callback):
+    (45, 'run', (), r'''class Peek(Callback):
     "Records what the model saw and the loss of the last training batch (for the test below)."
     order = SimCLR.order + 1
     def before_batch(self):
@@ -109,7 +119,7 @@ lrs'''),
 peek = Peek()
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 2e-3, cbs=peek)
 pd.DataFrame(learn.recorder.values, columns=learn.recorder.metric_names[1:3]).round(3)'''),
-    (38, 'test', (), r'''test_eq(peek.seen_x.shape, (32, 3, 32, 32))
+    (47, 'test', (), r'''test_eq(peek.seen_x.shape, (32, 3, 32, 32))
 test_eq(peek.seen_y, torch.arange(16))
 test_close(peek.seen_loss, nt_xent(*peek.seen_pred.chunk(2), 0.1), eps=1e-6)
 test_ne(learn.model.encoder.features.conv0.weight, w0)
@@ -118,7 +128,7 @@ assert all(math.isfinite(l) for l in losses) and len(losses) == 8
 vl = float(learn.recorder.values[-1][1])
 with learn.no_bar(): test_close(vl, learn.validate()[0], eps=1e-4)   # validation views are fixed: the same loss again
 round(losses[0], 3), round(losses[-1], 3), round(vl, 3), round(math.log(31), 3)'''),
-    (40, 'test', (), r'''def tiny_run(seed):
+    (49, 'test', (), r'''def tiny_run(seed):
     set_seed(seed)
     l = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16,
                                               device='cpu', shuffle=False, num_workers=0),
@@ -128,13 +138,13 @@ round(losses[0], 3), round(losses[-1], 3), round(vl, 3), round(math.log(31), 3)'
 (wa, la), (wb, lb) = tiny_run(1), tiny_run(1)
 test_eq(wa, wb); test_eq(la, lb)
 test_ne(tiny_run(2)[0], wa)'''),
-    (42, 'test', (), r'''import io, contextlib
+    (51, 'test', (), r'''import io, contextlib
 buf = io.StringIO()
 with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf): learn.fit(1, 1e-4)
 out = buf.getvalue()
 assert 'train_loss' in out and 'valid_loss' in out and '100.00%' in out, out[-500:]
 out.strip().splitlines()[-1].strip()[:60]'''),
-    (44, 'test', (), r'''mean, std = xt.mean((0, 2, 3)), xt.std((0, 2, 3))
+    (53, 'test', (), r'''mean, std = xt.mean((0, 2, 3)), xt.std((0, 2, 3))
 nolab = DataLoaders.from_dsets([(TensorImage(t),) for t in xt[:32]], [(TensorImage(t),) for t in xv[:16]], bs=16,
                                device='cpu', after_batch=[Normalize.from_stats(mean, std)], num_workers=0)
 lrn = simclr_learner(nolab, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0)
@@ -145,10 +155,10 @@ test_eq(peek.seen_x.shape, (32, 3, 32, 32))
 assert -1 < float(peek.seen_x.mean()) < 1 and float(peek.seen_x.min()) < -0.5     # views are normalised like the batches
 assert all(math.isfinite(float(l)) for l in lrn.recorder.losses)
 nolab.one_batch()[0].min() < 0, lrn.simclr.stats_from'''),
-    (46, 'test', (), r'''bad = DataLoaders.from_dsets([(t * 3 - 1,) for t in xt[:16]], [(t,) for t in xv[:16]], bs=16, device='cpu', num_workers=0)
+    (55, 'test', (), r'''bad = DataLoaders.from_dsets([(t * 3 - 1,) for t in xt[:16]], [(t,) for t in xv[:16]], bs=16, device='cpu', num_workers=0)
 lb = simclr_learner(bad, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32))
 with lb.no_bar(), lb.no_logging(): test_fail(lambda: lb.fit(1), contains='expects images in [0,1]')'''),
-    (48, 'run', (), r'''from fastai.callback.training import GradientAccumulation
+    (57, 'run', (), r'''from fastai.callback.training import GradientAccumulation
 import warnings
 def accumulation_warnings(cbs=None):
     "The SimCLR callback's accumulation warnings during one short fit (2 batches of 16) with `cbs`."
@@ -159,17 +169,17 @@ def accumulation_warnings(cbs=None):
     return [str(m.message) for m in w if 'GradientAccumulation' in str(m.message)]
 acc_msgs = accumulation_warnings(GradientAccumulation(n_acc=32))
 print(acc_msgs[0])'''),
-    (49, 'test', (), r'''test_eq(len(acc_msgs), 1)
+    (58, 'test', (), r'''test_eq(len(acc_msgs), 1)
 test_eq(accumulation_warnings(), [])          # no warning without accumulation
 with learn.added_cbs(GradientAccumulation(n_acc=32)): test_warns(learn.simclr.before_fit)   # the check runs before every fit'''),
-    (51, 'test', ('cuda',), r'''#| cuda
+    (60, 'test', ('cuda',), r'''#| cuda
 if not torch.cuda.is_available(): raise RuntimeError("this cell trains SimCLR in mixed precision on a GPU; torch sees none here")
 dls_gpu = DataLoaders.from_dsets(list(zip(xt, yt)), list(zip(xv, yv)), bs=32, device='cuda', num_workers=0)
 lg = simclr_learner(dls_gpu, create_simclr_model('tiny_densenet'), aug=SimCLRAugment(), seed=0).to_fp16()
 with lg.no_bar(), lg.no_logging(): lg.fit_one_cycle(2, 2e-3)
 assert all(math.isfinite(float(l)) for l in lg.recorder.losses)
 test_eq(lg.xb[0].device.type, 'cuda')'''),
-    (53, 'test', (), r'''lbf = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
+    (62, 'test', (), r'''lbf = simclr_learner(DataLoaders.from_dsets(list(zip(xt[:32], yt[:32])), list(zip(xv[:16], yv[:16])), bs=16, device='cpu', num_workers=0),
                      create_simclr_model('tiny_densenet'), aug=SimCLRAugment(size=32), seed=0,
                      cbs=FastCPU(bf16=True, channels_last=False))
 with lbf.no_bar(), lbf.no_logging(): lbf.fit(1, 1e-3)
@@ -177,7 +187,7 @@ test_eq(lbf.fast_cpu.pred_dtype, torch.bfloat16)            # the model ran in b
 test_eq(next(lbf.model.parameters()).dtype, torch.float32)  # its weights stay float32
 assert all(math.isfinite(float(l)) for l in lbf.recorder.losses) and not torch.is_autocast_enabled('cpu')
 [round(float(l), 3) for l in lbf.recorder.losses]'''),
-    (55, 'test', (), r'''import tempfile, torch.distributed as dist
+    (64, 'test', (), r'''import tempfile, torch.distributed as dist
 from sslxai.losses import dist_ready
 z = torch.randn(8, 16, dtype=torch.float64, requires_grad=True)
 with tempfile.TemporaryDirectory() as d:
@@ -190,7 +200,7 @@ l_plain = SimCLRLoss(0.1)(z); g_plain, = torch.autograd.grad(l_plain, z)
 test_close(l_dist, l_plain, eps=1e-12); test_close(g_dist, g_plain, eps=1e-12)
 assert not dist_ready()
 l_dist.item(), l_plain.item()'''),
-    (56, 'test', (), r'''import os
+    (65, 'test', (), r'''import os
 xs = torch.rand(4, 3, 96, 96)
 views = lambda: SimCLR(SimCLRAugment(size=32)).aug(xs, generator=SimCLR().generator(0))[0]
 alone = views()
@@ -203,43 +213,43 @@ assert not torch.equal(other, alone)                         # process 1 draws o
 nb = NbRunner('nbs/45_simclr.ipynb', CELLS)
 
 @pytest.mark.slow
-def test_45_simclr_the_model_encoder_projection_head(nbflags): nb.run_to(8, nbflags)   # nbs/45_simclr.ipynb cell 8
+def test_45_simclr_the_model_encoder_projection_head(nbflags): nb.run_to(12, nbflags)   # nbs/45_simclr.ipynb cell 12
 
-def test_45_simclr_the_model_encoder_projection_head_2(nbflags): nb.run_to(9, nbflags)   # nbs/45_simclr.ipynb cell 9
+def test_45_simclr_the_model_encoder_projection_head_2(nbflags): nb.run_to(13, nbflags)   # nbs/45_simclr.ipynb cell 13
 
-def test_45_simclr_the_model_encoder_projection_head_3(nbflags): nb.run_to(10, nbflags)   # nbs/45_simclr.ipynb cell 10
+def test_45_simclr_the_model_encoder_projection_head_3(nbflags): nb.run_to(14, nbflags)   # nbs/45_simclr.ipynb cell 14
 
-def test_45_simclr_the_model_encoder_projection_head_4(nbflags): nb.run_to(12, nbflags)   # nbs/45_simclr.ipynb cell 12
+def test_45_simclr_the_model_encoder_projection_head_4(nbflags): nb.run_to(16, nbflags)   # nbs/45_simclr.ipynb cell 16
 
-def test_45_simclr_the_model_encoder_projection_head_5(nbflags): nb.run_to(15, nbflags)   # nbs/45_simclr.ipynb cell 15
+def test_45_simclr_the_model_encoder_projection_head_5(nbflags): nb.run_to(20, nbflags)   # nbs/45_simclr.ipynb cell 20
 
-def test_45_simclr_the_loss_and_the_callback(nbflags): nb.run_to(18, nbflags)   # nbs/45_simclr.ipynb cell 18
+def test_45_simclr_the_loss_and_the_callback(nbflags): nb.run_to(24, nbflags)   # nbs/45_simclr.ipynb cell 24
 
-def test_45_simclr_the_loss_and_the_callback_2(nbflags): nb.run_to(21, nbflags)   # nbs/45_simclr.ipynb cell 21
+def test_45_simclr_the_loss_and_the_callback_2(nbflags): nb.run_to(27, nbflags)   # nbs/45_simclr.ipynb cell 27
 
-def test_45_simclr_training_on_real_patches(nbflags): nb.run_to(30, nbflags)   # nbs/45_simclr.ipynb cell 30
+def test_45_simclr_training_on_real_patches(nbflags): nb.run_to(39, nbflags)   # nbs/45_simclr.ipynb cell 39
 
-def test_45_simclr_training_on_real_patches_2(nbflags): nb.run_to(32, nbflags)   # nbs/45_simclr.ipynb cell 32
+def test_45_simclr_training_on_real_patches_2(nbflags): nb.run_to(41, nbflags)   # nbs/45_simclr.ipynb cell 41
 
-def test_45_simclr_training_on_real_patches_3(nbflags): nb.run_to(34, nbflags)   # nbs/45_simclr.ipynb cell 34
+def test_45_simclr_training_on_real_patches_3(nbflags): nb.run_to(43, nbflags)   # nbs/45_simclr.ipynb cell 43
 
-def test_45_simclr_training_on_real_patches_4(nbflags): nb.run_to(38, nbflags)   # nbs/45_simclr.ipynb cell 38
+def test_45_simclr_training_on_real_patches_4(nbflags): nb.run_to(47, nbflags)   # nbs/45_simclr.ipynb cell 47
 
-def test_45_simclr_training_on_real_patches_5(nbflags): nb.run_to(40, nbflags)   # nbs/45_simclr.ipynb cell 40
+def test_45_simclr_training_on_real_patches_5(nbflags): nb.run_to(49, nbflags)   # nbs/45_simclr.ipynb cell 49
 
-def test_45_simclr_training_on_real_patches_6(nbflags): nb.run_to(42, nbflags)   # nbs/45_simclr.ipynb cell 42
+def test_45_simclr_training_on_real_patches_6(nbflags): nb.run_to(51, nbflags)   # nbs/45_simclr.ipynb cell 51
 
-def test_45_simclr_labels_are_ignored_and_normalised_batches_work(nbflags): nb.run_to(44, nbflags)   # nbs/45_simclr.ipynb cell 44
+def test_45_simclr_labels_are_ignored_and_normalised_batches_work(nbflags): nb.run_to(53, nbflags)   # nbs/45_simclr.ipynb cell 53
 
-def test_45_simclr_labels_are_ignored_and_normalised_batches_work_2(nbflags): nb.run_to(46, nbflags)   # nbs/45_simclr.ipynb cell 46
+def test_45_simclr_labels_are_ignored_and_normalised_batches_work_2(nbflags): nb.run_to(55, nbflags)   # nbs/45_simclr.ipynb cell 55
 
-def test_45_simclr_gradient_accumulation_does_not_add_negatives(nbflags): nb.run_to(49, nbflags)   # nbs/45_simclr.ipynb cell 49
+def test_45_simclr_gradient_accumulation_does_not_add_negatives(nbflags): nb.run_to(58, nbflags)   # nbs/45_simclr.ipynb cell 58
 
 @pytest.mark.cuda
-def test_45_simclr_mixed_precision(nbflags): nb.run_to(51, nbflags)   # nbs/45_simclr.ipynb cell 51
+def test_45_simclr_mixed_precision(nbflags): nb.run_to(60, nbflags)   # nbs/45_simclr.ipynb cell 60
 
-def test_45_simclr_mixed_precision_2(nbflags): nb.run_to(53, nbflags)   # nbs/45_simclr.ipynb cell 53
+def test_45_simclr_mixed_precision_2(nbflags): nb.run_to(62, nbflags)   # nbs/45_simclr.ipynb cell 62
 
-def test_45_simclr_several_processes(nbflags): nb.run_to(55, nbflags)   # nbs/45_simclr.ipynb cell 55
+def test_45_simclr_several_processes(nbflags): nb.run_to(64, nbflags)   # nbs/45_simclr.ipynb cell 64
 
-def test_45_simclr_several_processes_2(nbflags): nb.run_to(56, nbflags)   # nbs/45_simclr.ipynb cell 56
+def test_45_simclr_several_processes_2(nbflags): nb.run_to(65, nbflags)   # nbs/45_simclr.ipynb cell 65

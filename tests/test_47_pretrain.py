@@ -9,35 +9,42 @@ CELLS = [
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.data import SynthSource
 tmp = Path(tempfile.mkdtemp(prefix='sslxai_pretrain_'))
-os.environ.setdefault('SSLXAI_CACHE', str(tmp/'cache'))'''),
+os.environ.setdefault('SSLXAI_CACHE', str(tmp/'cache'))
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.pretrain'''),
-    (7, 'run', (), r'''m = make_encoder(ssl_config('course'))
+    (7, 'run', (), r'''show_doc(ssl_config)'''),
+    (8, 'run', (), r'''show_doc(make_encoder)'''),
+    (9, 'run', (), r'''show_doc(make_views)'''),
+    (10, 'run', (), r'''m = make_encoder(ssl_config('course'))
 sum(p.numel() for p in m.encoder.parameters()), m.nf, make_views(ssl_config('course'))'''),
-    (8, 'test', (), r'''test_eq((sum(p.numel() for p in m.encoder.parameters()), m.nf), (272820, 138))
+    (11, 'test', (), r'''test_eq((sum(p.numel() for p in m.encoder.parameters()), m.nf), (272820, 138))
 test_fail(lambda: ssl_config('course', bs=1), contains='bs must be at least 2')
 test_fail(lambda: ssl_config('huge'), contains="unknown SimCLR recipe 'huge'")'''),
-    (10, 'import', (), r'''sslxai.pretrain'''),
-    (11, 'run', (), r'''run = pretrain_recipe(SynthSource(320, seed=0), SynthSource(64, seed=1), 'ci', progress=False, n=256)
+    (13, 'import', (), r'''sslxai.pretrain'''),
+    (14, 'run', (), r'''show_doc(pretrain_recipe)'''),
+    (15, 'run', (), r'''run = pretrain_recipe(SynthSource(320, seed=0), SynthSource(64, seed=1), 'ci', progress=False, n=256)
 {k: run[k] for k in ('steps', 'images', 'chance')}, [round(h['train_loss'], 3) for h in run['history']]'''),
-    (12, 'test', (), r'''test_eq((run['steps'], run['images']), (4, 256))
+    (16, 'test', (), r'''test_eq((run['steps'], run['images']), (4, 256))
 assert {'init.pth', 'simclr.pth', 'losses.npy', 'result.json', 'checkpoint.pth'} <= {p.name for p in run['folder'].iterdir()}
 again = pretrain_recipe(SynthSource(320, seed=0), SynthSource(64, seed=1), 'ci', progress=False, n=256)
 test_eq((again['cached'], again['key']), (True, run['key']))'''),
-    (14, 'import', (), r'''sslxai.pretrain'''),
-    (15, 'test', (), r'''model, model0, res = load_pretrained(run['folder'])
+    (18, 'import', (), r'''sslxai.pretrain'''),
+    (19, 'run', (), r'''show_doc(load_pretrained)'''),
+    (20, 'test', (), r'''model, model0, res = load_pretrained(run['folder'])
 test_eq(model0.state_dict()['encoder.features.conv0.weight'], torch.load(run['folder']/'init.pth')['encoder.features.conv0.weight'])
 assert not torch.equal(model.state_dict()['encoder.features.conv0.weight'], model0.state_dict()['encoder.features.conv0.weight'])'''),
-    (17, 'import', (), r'''sslxai.pretrain'''),
-    (18, 'test', (), r'''r = pretrain_cli(data='synthetic', recipe='ci', n=256, progress=False)
+    (22, 'import', (), r'''sslxai.pretrain'''),
+    (23, 'run', (), r'''show_doc(pretrain_cli)'''),
+    (24, 'test', (), r'''r = pretrain_cli(data='synthetic', recipe='ci', n=256, progress=False)
 test_eq(r['images'], 256)
 test_fail(lambda: pretrain_cli(data='synthetic', recipe='ci', epochs=0, progress=False), contains='epochs must be at least 1')'''),
 ]
 nb = NbRunner('nbs/47_pretrain.ipynb', CELLS)
 
-def test_47_pretrain_the_recipes(nbflags): nb.run_to(8, nbflags)   # nbs/47_pretrain.ipynb cell 8
+def test_47_pretrain_the_recipes(nbflags): nb.run_to(11, nbflags)   # nbs/47_pretrain.ipynb cell 11
 
-def test_47_pretrain_a_run_that_resumes_and_its_cache(nbflags): nb.run_to(12, nbflags)   # nbs/47_pretrain.ipynb cell 12
+def test_47_pretrain_a_run_that_resumes_and_its_cache(nbflags): nb.run_to(16, nbflags)   # nbs/47_pretrain.ipynb cell 16
 
-def test_47_pretrain_a_run_that_resumes_and_its_cache_2(nbflags): nb.run_to(15, nbflags)   # nbs/47_pretrain.ipynb cell 15
+def test_47_pretrain_a_run_that_resumes_and_its_cache_2(nbflags): nb.run_to(20, nbflags)   # nbs/47_pretrain.ipynb cell 20
 
-def test_47_pretrain_sslxai_pretrain(nbflags): nb.run_to(18, nbflags)   # nbs/47_pretrain.ipynb cell 18
+def test_47_pretrain_sslxai_pretrain(nbflags): nb.run_to(24, nbflags)   # nbs/47_pretrain.ipynb cell 24

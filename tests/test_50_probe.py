@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp probe'''),
     (3, 'import', (), r'''sslxai.probe'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
-pd.set_option('display.width', 160); pd.set_option('display.max_columns', 20)'''),
+pd.set_option('display.width', 160); pd.set_option('display.max_columns', 20)
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.probe'''),
     (7, 'test', (), r'''import sslxai.probe, sslxai.embeddings
 for n in _all_: assert n in sslxai.probe.__all__ and getattr(sslxai.probe, n) is getattr(sslxai.embeddings, n), n'''),
@@ -20,62 +21,73 @@ Xva, yva = blobs(200, seed=1)
 rng = np.random.default_rng(2)
 ytr_shuf, yva_shuf = rng.permutation(ytr), rng.permutation(yva)'''),
     (11, 'import', (), r'''sslxai.probe'''),
-    (13, 'run', (), r'''linear_probe(Xtr, ytr, Xva, yva), linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)'''),
-    (14, 'test', (), r'''r = linear_probe(Xtr, ytr, Xva, yva)
+    (12, 'run', (), r'''show_doc(fit_probe)'''),
+    (13, 'run', (), r'''show_doc(linear_probe)'''),
+    (15, 'run', (), r'''linear_probe(Xtr, ytr, Xva, yva), linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)'''),
+    (16, 'test', (), r'''r = linear_probe(Xtr, ytr, Xva, yva)
 test_eq(r['acc'], 1.0); test_eq(r['auc'], 1.0)
 r0 = linear_probe(Xtr, ytr_shuf, Xva, yva_shuf)
 assert 0.35 < r0['acc'] < 0.65 and 0.3 < r0['auc'] < 0.7, r0
 test_fail(lambda: linear_probe(Xtr, ytr[:5], Xva, yva), contains='200 feature rows but 5 labels')
 test_fail(lambda: linear_probe(Xtr, np.zeros(200), Xva, yva), contains='single class')
 test_fail(lambda: linear_probe(np.full_like(Xtr, np.nan), ytr, Xva, yva), contains='NaN')'''),
-    (16, 'import', (), r'''sslxai.probe'''),
-    (17, 'test', (), r'''clf = fit_probe(Xtr, ytr)
+    (18, 'import', (), r'''sslxai.probe'''),
+    (19, 'run', (), r'''show_doc(probe_head)'''),
+    (20, 'test', (), r'''clf = fit_probe(Xtr, ytr)
 head = probe_head(clf)
 with torch.no_grad(): test_close(head(torch.as_tensor(Xva)).squeeze(1).numpy(), clf.decision_function(Xva), eps=1e-3)
 head'''),
-    (19, 'import', (), r'''sslxai.probe'''),
-    (20, 'run', (), r'''ph = prototype_head(Xtr, ytr)
+    (22, 'import', (), r'''sslxai.probe'''),
+    (23, 'run', (), r'''show_doc(prototype_head)'''),
+    (24, 'run', (), r'''ph = prototype_head(Xtr, ytr)
 from sslxai.gradcam import SimilarityTarget
 with torch.no_grad(): lg = ph(torch.as_tensor(Xtr, dtype=torch.float32))
 sim = SimilarityTarget(ph.prototype, centre=ph.mean)(torch.as_tensor(Xtr, dtype=torch.float32))
 float(lg[:, 1].std()), float(((lg[:, 1] > 0).numpy() == ytr).mean())     # unit spread of the logit difference; its accuracy'''),
-    (21, 'test', (), r'''r = lg[:, 1]/sim                                                  # the centred prototype similarity, up to one positive scale
+    (25, 'test', (), r'''r = lg[:, 1]/sim                                                  # the centred prototype similarity, up to one positive scale
 test_close(r, r.mean().expand_as(r), eps=1e-4); assert r.min() > 0; test_close(lg[:, 0], -lg[:, 1], eps=1e-6)
 test_fail(lambda: prototype_head(Xtr, np.zeros(len(Xtr), int)), contains='needs labels 0 and 1')'''),
-    (23, 'import', (), r'''sslxai.probe'''),
-    (24, 'run', (), r'''knn_accuracy(Xtr, ytr, Xva, yva), knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf)'''),
-    (25, 'test', (), r'''test_eq(knn_accuracy(Xtr, ytr, Xva, yva), 1.0)
+    (27, 'import', (), r'''sslxai.probe'''),
+    (28, 'run', (), r'''show_doc(knn_accuracy)'''),
+    (29, 'run', (), r'''knn_accuracy(Xtr, ytr, Xva, yva), knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf)'''),
+    (30, 'test', (), r'''test_eq(knn_accuracy(Xtr, ytr, Xva, yva), 1.0)
 assert 0.35 < knn_accuracy(Xtr, ytr_shuf, Xva, yva_shuf) < 0.65
 test_eq(knn_accuracy(Xtr, ytr, Xtr, ytr, k=1), 1.0)   # k=1 on the training set finds each point itself
 test_fail(lambda: knn_accuracy(Xtr[:5], ytr[:5], Xva, yva, k=20), contains='k=20 but there are 5')'''),
-    (27, 'import', (), r'''sslxai.probe'''),
-    (28, 'run', (), r'''cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)'''),
-    (29, 'test', (), r'''cs, cs0 = cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)
+    (32, 'import', (), r'''sslxai.probe'''),
+    (33, 'run', (), r'''show_doc(knn_purity)'''),
+    (34, 'run', (), r'''show_doc(purity_chance)'''),
+    (35, 'run', (), r'''show_doc(cluster_scores)'''),
+    (36, 'run', (), r'''cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)'''),
+    (37, 'test', (), r'''cs, cs0 = cluster_scores(Xtr, ytr), cluster_scores(Xtr, ytr_shuf)
 assert cs['silhouette'] > 0.8, cs
 test_eq(cs['purity'], 1.0)
 test_close(cs['purity_chance'], 99/199, eps=1e-9)        # 100 per class: 2*100*99/(200*199)
 assert abs(cs0['silhouette']) < 0.05 and abs(cs0['purity'] - cs0['purity_chance']) < 0.06, cs0
 test_fail(lambda: cluster_scores(Xtr, np.zeros(200)), contains='single class')'''),
-    (31, 'test', (), r'''P = np.array([[0.], [1.], [10.], [11.]])
+    (39, 'test', (), r'''P = np.array([[0.], [1.], [10.], [11.]])
 test_eq(knn_purity(P, [0, 0, 1, 1], k=1, metric='euclidean'), 1.0)
 test_eq(knn_purity(P, [0, 1, 0, 1], k=1, metric='euclidean'), 0.0)
 test_eq(knn_purity(np.array([[0.], [0.], [5.]]), [0, 0, 1], k=1, metric='euclidean'), 2/3)
 test_close(purity_chance([0, 0, 1, 1]), 1/3)
 test_eq(cluster_scores(np.r_[Xtr, Xtr], np.r_[ytr, ytr], max_n=150)['purity'], 1.0)'''),
-    (33, 'import', (), r'''sslxai.probe'''),
-    (34, 'run', (), r'''fig, axs = plt.subplots(1, 3, figsize=(9, 3))
+    (41, 'import', (), r'''sslxai.probe'''),
+    (42, 'run', (), r'''show_doc(project_2d)'''),
+    (43, 'run', (), r'''show_doc(plot_embedding)'''),
+    (44, 'run', (), r'''fig, axs = plt.subplots(1, 3, figsize=(9, 3))
 plot_embedding(Xtr, ytr, 'pca', ax=axs[0], title='blobs, PCA')
 plot_embedding(Xtr[:100], ytr[:100], 'tsne', ax=axs[1], title='blobs (100), t-SNE')
 plot_embedding(Xtr, ytr_shuf, 'pca', ax=axs[2], title='shuffled labels, PCA', classes={0: 'a', 1: 'b'})
 plt.tight_layout()'''),
-    (35, 'test', (), r'''test_fig_exists(axs[0])
+    (45, 'test', (), r'''test_fig_exists(axs[0])
 test_eq(project_2d(Xtr, 'pca').shape, (200, 2))
 Z = project_2d(Xtr, 'pca')
 test_eq(((Z[:, 0] > 0) == (ytr == 1)).mean() in (0., 1.), True)   # the first PC splits the blobs exactly
 test_close(project_2d(Xtr[:40], 'tsne', seed=3), project_2d(Xtr[:40], 'tsne', seed=3))
 test_fail(lambda: project_2d(Xtr, 'umap'), contains="'pca' or 'tsne'")'''),
-    (37, 'import', (), r'''sslxai.probe'''),
-    (39, 'run', (), r'''class _Noise(nn.Module):
+    (47, 'import', (), r'''sslxai.probe'''),
+    (48, 'run', (), r'''show_doc(compare_encoders)'''),
+    (50, 'run', (), r'''class _Noise(nn.Module):
     "Features that ignore the image: seeded noise."
     def __init__(self): super().__init__(); self.g = torch.Generator().manual_seed(0); self.p = nn.Parameter(torch.zeros(1))
     def forward(self, x): return torch.randn(len(x), 8, generator=self.g)
@@ -88,29 +100,36 @@ def bright(n, seed):
 
 tab_enc, fe = compare_encoders({'mean pool': nn.AdaptiveAvgPool2d(1), 'noise': _Noise()}, bright(300, 0), bright(300, 1))
 tab_enc.round(3)'''),
-    (40, 'test', (), r'''test_eq(tab_enc.loc['mean pool', 'probe_acc'], 1.0); test_eq(tab_enc.loc['mean pool', 'knn_acc'], 1.0)
+    (51, 'test', (), r'''test_eq(tab_enc.loc['mean pool', 'probe_acc'], 1.0); test_eq(tab_enc.loc['mean pool', 'knn_acc'], 1.0)
 assert tab_enc.loc['mean pool', 'purity'] > 0.95 and tab_enc.loc['mean pool', 'silhouette'] > 0.3, tab_enc
 for c in ['probe_acc', 'knn_acc', 'purity']: assert abs(tab_enc.loc['noise', c] - 0.5) < 0.12, tab_enc
 test_eq(fe['noise'][0].shape, (300, 8)); test_eq(fe['mean pool'][2].shape, (300, 3))'''),
-    (42, 'import', (), r'''sslxai.probe'''),
-    (43, 'run', (), r'''le = label_efficiency(fe, fractions=(0.05, 1.0), seeds=(0, 1))
+    (53, 'import', (), r'''sslxai.probe'''),
+    (54, 'run', (), r'''show_doc(label_efficiency)'''),
+    (55, 'run', (), r'''show_doc(paired_gain)'''),
+    (56, 'run', (), r'''le = label_efficiency(fe, fractions=(0.05, 1.0), seeds=(0, 1))
 gain = paired_gain(le, 'mean pool', 'noise')
 gain.round(3)'''),
-    (44, 'test', (), r'''test_eq(le.groupby('fraction').seed.nunique().tolist(), [2, 1])
+    (57, 'test', (), r'''test_eq(le.groupby('fraction').seed.nunique().tolist(), [2, 1])
 assert (gain.gain > 0.3).all() and gain.excludes_zero.all(), gain               # the informative encoder wins, clearly
 same = paired_gain(label_efficiency({'a': fe['noise'], 'b': fe['noise']}, fractions=(0.1,)), 'a', 'b')
 test_eq((same.gain.iloc[0], same.excludes_zero.iloc[0]), (0.0, False))           # an encoder against itself: no gain'''),
-    (46, 'import', (), r'''sslxai.probe'''),
-    (48, 'import', (), r'''sslxai.probe'''),
-    (49, 'run', (), r'''bn_net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    (59, 'import', (), r'''sslxai.probe'''),
+    (60, 'run', (), r'''show_doc(reset_parameters)'''),
+    (61, 'run', (), r'''show_doc(recalibrate_bn)'''),
+    (62, 'run', (), r'''show_doc(PooledClassifier)'''),
+    (64, 'import', (), r'''sslxai.probe'''),
+    (65, 'run', (), r'''show_doc(recalibrated)'''),
+    (66, 'run', (), r'''bn_net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
 xr, yr = bright(64, 2)
 rc = recalibrated(bn_net, (xr, yr.numpy()), n=64, bs=16)
 with torch.no_grad(): pre = bn_net[0](xr)
 rc[1].running_mean, pre.mean((0, 2, 3))'''),
-    (50, 'test', (), r'''test_close(rc[1].running_mean, pre.mean((0, 2, 3)), eps=1e-5)                # the exact mean over all 64 images
+    (67, 'test', (), r'''test_close(rc[1].running_mean, pre.mean((0, 2, 3)), eps=1e-5)                # the exact mean over all 64 images
 test_close(bn_net[1].running_mean, torch.zeros(4))                             # the original is untouched'''),
-    (51, 'import', (), r'''sslxai.probe'''),
-    (53, 'test', (), r'''bnm = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)).eval()
+    (68, 'import', (), r'''sslxai.probe'''),
+    (69, 'run', (), r'''show_doc(finetune_vs_scratch)'''),
+    (71, 'test', (), r'''bnm = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)).eval()
 with torch.no_grad(): bnm[0].weight.copy_(torch.eye(3).view(3, 3, 1, 1)); bnm[0].bias.zero_()
 data = [torch.randn(8, 3, 4, 4) + 3 for _ in range(4)]
 w0 = bnm[0].weight.clone()
@@ -120,7 +139,7 @@ test_close(bnm[1].running_mean, allx.mean(1), eps=1e-4)
 batch_vars = torch.stack([d.transpose(0, 1).reshape(3, -1).var(1) for d in data])
 test_close(bnm[1].running_var, batch_vars.mean(0), eps=1e-4)
 test_eq(bnm[1].momentum, 0.1); test_eq(bnm.training, False); test_eq(torch.equal(bnm[0].weight, w0), True)'''),
-    (55, 'run', (), r'''from fastai.data.core import DataLoaders
+    (73, 'run', (), r'''from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaiDL
 
 def bright_ds(n, seed): return list(zip(*bright(n, seed)))
@@ -131,7 +150,7 @@ toy_dls.c = 2
 toy_enc = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
 tab = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2)
 tab.round(3)'''),
-    (57, 'test', (), r'''before = {k: v.clone() for k, v in toy_enc.state_dict().items()}
+    (75, 'test', (), r'''before = {k: v.clone() for k, v in toy_enc.state_dict().items()}
 tab2 = finetune_vs_scratch(toy_enc, toy_dls, epochs=1, lr=1e-2, bn_control=True)
 test_eq(list(tab.index), ['SSL init', 'random init'])
 test_eq(list(tab2.index), ['SSL init', 'random init', 'random init + BN stats'])
@@ -143,14 +162,14 @@ test_eq(tab.time_s.gt(0).all(), True)
 r = reset_parameters(copy.deepcopy(toy_enc))
 test_ne(r[0].weight.detach().numpy().round(4).tolist(), toy_enc[0].weight.detach().numpy().round(4).tolist())
 assert ((0 <= tab.accuracy) & (tab.accuracy <= 1)).all()'''),
-    (59, 'run', (), r'''pre = PooledClassifier(copy.deepcopy(toy_enc), nn.Linear(8, 2))
+    (77, 'run', (), r'''pre = PooledClassifier(copy.deepcopy(toy_enc), nn.Linear(8, 2))
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 lp = Learner(toy_dls, pre, loss_func=CrossEntropyLossFlat())
 with lp.no_bar(), lp.no_logging(): lp.fit_one_cycle(3, 1e-2)
 tab3, lrns = finetune_vs_scratch(pre.encoder, toy_dls, epochs=1, lr=1e-2, return_learners=True)
 tab3.round(3)'''),
-    (60, 'test', (), r'''assert tab3.loc['SSL init', 'valid_loss'] < tab3.loc['random init', 'valid_loss'], tab3
+    (78, 'test', (), r'''assert tab3.loc['SSL init', 'valid_loss'] < tab3.loc['random init', 'valid_loss'], tab3
 assert tab3.loc['SSL init', 'accuracy'] >= 0.9, tab3
 with lrns['SSL init'].no_bar(): v = lrns['SSL init'].validate()     # the table holds the final validation
 test_close(v[0], tab3.loc['SSL init', 'valid_loss'], eps=1e-5); test_close(v[1], tab3.loc['SSL init', 'accuracy'])'''),
@@ -159,28 +178,28 @@ nb = NbRunner('nbs/50_probe.ipynb', CELLS)
 
 def test_50_probe_embeddings(nbflags): nb.run_to(7, nbflags)   # nbs/50_probe.ipynb cell 7
 
-def test_50_probe_linear_probe(nbflags): nb.run_to(14, nbflags)   # nbs/50_probe.ipynb cell 14
+def test_50_probe_linear_probe(nbflags): nb.run_to(16, nbflags)   # nbs/50_probe.ipynb cell 16
 
-def test_50_probe_linear_probe_2(nbflags): nb.run_to(17, nbflags)   # nbs/50_probe.ipynb cell 17
+def test_50_probe_linear_probe_2(nbflags): nb.run_to(20, nbflags)   # nbs/50_probe.ipynb cell 20
 
-def test_50_probe_linear_probe_3(nbflags): nb.run_to(21, nbflags)   # nbs/50_probe.ipynb cell 21
+def test_50_probe_linear_probe_3(nbflags): nb.run_to(25, nbflags)   # nbs/50_probe.ipynb cell 25
 
-def test_50_probe_knn_accuracy(nbflags): nb.run_to(25, nbflags)   # nbs/50_probe.ipynb cell 25
+def test_50_probe_knn_accuracy(nbflags): nb.run_to(30, nbflags)   # nbs/50_probe.ipynb cell 30
 
-def test_50_probe_cluster_scores(nbflags): nb.run_to(29, nbflags)   # nbs/50_probe.ipynb cell 29
+def test_50_probe_cluster_scores(nbflags): nb.run_to(37, nbflags)   # nbs/50_probe.ipynb cell 37
 
-def test_50_probe_cluster_scores_2(nbflags): nb.run_to(31, nbflags)   # nbs/50_probe.ipynb cell 31
+def test_50_probe_cluster_scores_2(nbflags): nb.run_to(39, nbflags)   # nbs/50_probe.ipynb cell 39
 
-def test_50_probe_embedding_plot(nbflags): nb.run_to(35, nbflags)   # nbs/50_probe.ipynb cell 35
+def test_50_probe_embedding_plot(nbflags): nb.run_to(45, nbflags)   # nbs/50_probe.ipynb cell 45
 
-def test_50_probe_all_the_frozen_feature_scores_in_one_table(nbflags): nb.run_to(40, nbflags)   # nbs/50_probe.ipynb cell 40
+def test_50_probe_all_the_frozen_feature_scores_in_one_table(nbflags): nb.run_to(51, nbflags)   # nbs/50_probe.ipynb cell 51
 
-def test_50_probe_label_efficiency(nbflags): nb.run_to(44, nbflags)   # nbs/50_probe.ipynb cell 44
+def test_50_probe_label_efficiency(nbflags): nb.run_to(57, nbflags)   # nbs/50_probe.ipynb cell 57
 
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal(nbflags): nb.run_to(50, nbflags)   # nbs/50_probe.ipynb cell 50
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal(nbflags): nb.run_to(67, nbflags)   # nbs/50_probe.ipynb cell 67
 
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_2(nbflags): nb.run_to(53, nbflags)   # nbs/50_probe.ipynb cell 53
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_2(nbflags): nb.run_to(71, nbflags)   # nbs/50_probe.ipynb cell 71
 
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_3(nbflags): nb.run_to(57, nbflags)   # nbs/50_probe.ipynb cell 57
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_3(nbflags): nb.run_to(75, nbflags)   # nbs/50_probe.ipynb cell 75
 
-def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_4(nbflags): nb.run_to(60, nbflags)   # nbs/50_probe.ipynb cell 60
+def test_50_probe_batchnorm_statistics_a_control_that_must_be_equal_4(nbflags): nb.run_to(78, nbflags)   # nbs/50_probe.ipynb cell 78

@@ -7,16 +7,19 @@ CELLS = [
     (2, 'import', (), r'''sslxai.relax'''),
     (3, 'run', (), r'''import time, copy, os, resource
 from fastcore.test import test_eq, test_close, test_fail, test_fig_exists, test_ne
-from sslxai.core import tiny_densenet, has_real_data, data_path, set_seed'''),
+from sslxai.core import tiny_densenet, has_real_data, data_path, set_seed
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.relax'''),
-    (7, 'import', (), r'''sslxai.relax'''),
-    (9, 'run', (), r'''ms = MaskStream((96,96), grid=6, seed=0)
+    (7, 'run', (), r'''show_doc(MaskStream)'''),
+    (8, 'import', (), r'''sslxai.relax'''),
+    (9, 'run', (), r'''show_doc(relax_masks)'''),
+    (11, 'run', (), r'''ms = MaskStream((96,96), grid=6, seed=0)
 ms'''),
-    (10, 'run', (), r'''m = ms.take(6)
+    (12, 'run', (), r'''m = ms.take(6)
 fig, axs = plt.subplots(1, 6, figsize=(9, 1.6))
 for a, mi in zip(axs, m): a.imshow(mi.numpy(), cmap='gray', vmin=0, vmax=1); a.axis('off')
 print(tuple(m.shape), f"min {m.min():.2f} max {m.max():.2f} mean {m.mean():.2f}")'''),
-    (12, 'test', (), r'''def rise_masks(cells, dy, dx, H, W, ch, cw):
+    (14, 'test', (), r'''def rise_masks(cells, dy, dx, H, W, ch, cw):
     "The plain RISE recipe, one mask at a time: upsample the whole grid, then crop at the shift."
     up = F.interpolate(cells[:,None], size=(cells.shape[1]*ch, cells.shape[2]*cw), mode='bilinear', align_corners=False)[:,0]
     return torch.stack([u[y:y+H, x:x+W] for u, y, x in zip(up, dy, dx)])
@@ -31,17 +34,18 @@ test_ne(MaskStream(seed=5).take(4), MaskStream(seed=6).take(4))
 a = MaskStream(seed=1); parts = torch.cat([a.take(5), a.take(11), a.take(24)])
 test_eq(parts, MaskStream(seed=1).take(40))
 test_eq(torch.cat(list(relax_masks(40, seed=1, mask_bs=7))), parts)'''),
-    (14, 'test', (), r'''big = MaskStream((96,96), grid=7, p_keep=0.3, seed=2).take(1000)
+    (16, 'test', (), r'''big = MaskStream((96,96), grid=7, p_keep=0.3, seed=2).take(1000)
 test_eq(big.shape, (1000, 96, 96))
 assert 0 <= big.min() and big.max() <= 1
 test_close(big.mean(), 0.3, eps=0.02)
 test_close(big.mean(0).std(), 0, eps=0.06)    # no pixel is systematically favoured
 del big'''),
-    (15, 'test', (), r'''test_fail(lambda: MaskStream(grid=0), contains='grid=0')
+    (17, 'test', (), r'''test_fail(lambda: MaskStream(grid=0), contains='grid=0')
 test_fail(lambda: MaskStream(p_keep=1.0), contains='p_keep')
 test_fail(lambda: list(relax_masks(0)), contains='n_masks=0')'''),
-    (17, 'import', (), r'''sslxai.relax'''),
-    (19, 'test', (), r'''g = torch.Generator().manual_seed(0)
+    (19, 'import', (), r'''sslxai.relax'''),
+    (20, 'run', (), r'''show_doc(RelaxStats)'''),
+    (22, 'test', (), r'''g = torch.Generator().manual_seed(0)
 S, M = 0.9 + 0.05*torch.rand(3, 50, generator=g), torch.rand(50, 8, 8, generator=g)
 Sd, Md = S.double(), M.double().reshape(50, -1)
 R2 = (Sd @ Md) / Md.sum(0)
@@ -53,16 +57,20 @@ for bs in (1, 7, 50):
     test_close(st.uncertainty.reshape(3, -1), U2, eps=1e-7)
 test_eq(st.n_masks, 50)
 test_fail(lambda: st.update(S[:2, :5], M[:5]), contains='do not match')'''),
-    (21, 'import', (), r'''sslxai.relax'''),
-    (22, 'test', (), r'''imp, unc = torch.rand(2, 10, 10, generator=g), torch.rand(2, 10, 10, generator=g)
+    (24, 'import', (), r'''sslxai.relax'''),
+    (25, 'run', (), r'''show_doc(u_relax)'''),
+    (26, 'test', (), r'''imp, unc = torch.rand(2, 10, 10, generator=g), torch.rand(2, 10, 10, generator=g)
 ur = u_relax(imp, unc)
 test_eq(((ur != 0).float().mean((1, 2)) == 0.5).all(), True)   # half of each image's pixels survive
 test_eq(ur[unc <= unc.flatten(1).median(1).values[:, None, None]], imp[unc <= unc.flatten(1).median(1).values[:, None, None]])
 test_eq(u_relax(imp, unc, q=1.0), imp)'''),
-    (24, 'import', (), r'''sslxai.relax'''),
-    (25, 'import', (), r'''sslxai.relax'''),
-    (27, 'import', (), r'''sslxai.relax'''),
-    (29, 'run', (), r'''def tiny_encoder(seed=0, d=16):
+    (28, 'import', (), r'''sslxai.relax'''),
+    (29, 'run', (), r'''show_doc(RelaxResult)'''),
+    (30, 'import', (), r'''sslxai.relax'''),
+    (31, 'run', (), r'''show_doc(relax)'''),
+    (33, 'import', (), r'''sslxai.relax'''),
+    (34, 'run', (), r'''show_doc(relax_reference)'''),
+    (36, 'run', (), r'''def tiny_encoder(seed=0, d=16):
     "A small conv encoder with BatchNorm (so that eval mode matters), [N,3,H,W] -> [N,d]."
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(3, 8, 5, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, d, 3, stride=2),
@@ -75,16 +83,16 @@ res = relax(enc, xs, masks=mb)
 R_ref, U_ref = relax_reference(enc, xs, mb)
 print(f"max |ΔR| {(res.importance-R_ref).abs().max():.1e}, "
       f"max |ΔU| {(res.uncertainty-U_ref).abs().max():.1e} (U itself up to {U_ref.max():.1e})")'''),
-    (30, 'test', (), r'''test_eq(res.importance.shape, (3, 48, 48)); test_eq(res.n_masks, 40)
+    (37, 'test', (), r'''test_eq(res.importance.shape, (3, 48, 48)); test_eq(res.n_masks, 40)
 test_close(res.importance, R_ref, eps=1e-5)
 test_close(res.uncertainty, U_ref, eps=max(1e-8, 1e-4*U_ref.max().item()))
 assert enc.training    # relax ran the encoder in eval mode and gave it back in train mode'''),
-    (32, 'test', (), r'''r1 = relax(enc, xs, n_masks=48, grid=4, seed=7, mask_bs=16)
+    (39, 'test', (), r'''r1 = relax(enc, xs, n_masks=48, grid=4, seed=7, mask_bs=16)
 test_eq(relax(enc, xs, n_masks=48, grid=4, seed=7, mask_bs=16).importance, r1.importance)
 test_close(relax(enc, xs[1:2], n_masks=48, grid=4, seed=7, mask_bs=5).importance[0], r1.importance[1], eps=1e-5)
 test_close(relax(enc, xs, n_masks=48, grid=4, seed=7, mask_bs=48).uncertainty, r1.uncertainty, eps=1e-7)
 test_ne(relax(enc, xs, n_masks=48, grid=4, seed=8, mask_bs=16).importance, r1.importance)'''),
-    (34, 'test', (), r'''dn = tiny_densenet()
+    (41, 'test', (), r'''dn = tiny_densenet()
 body = nn.Sequential(dn.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 x96 = torch.randn(2, 3, 96, 96, generator=g)
 rb = relax(body, x96, n_masks=32)
@@ -92,7 +100,7 @@ test_eq(rb.importance.shape, (2, 96, 96))
 body.eval()    # relax switches a Module (or the Module behind a bound method) to eval; other callables: your job
 test_eq(relax(lambda t: body(t), x96, n_masks=32).importance, rb.importance)   # a plain callable, same result
 assert (rb.u_relax == 0).any() and (rb.uncertainty >= 0).all()'''),
-    (36, 'test', (), r'''import inspect
+    (43, 'test', (), r'''import inspect
 def spearman(a, b):
     "Rank correlation of two maps over their pixels."
     ra, rb = (t.flatten().argsort().argsort().float() for t in (a, b))
@@ -108,13 +116,13 @@ print(f"amp: max |dR| {(r_amp.importance - rb.importance).abs().max():.1e} (the 
 assert min(rho) > 0.9, rho
 test_eq({k: inspect.signature(relax).parameters[k].default for k in ('n_masks', 'amp', 'centre')},
         {'n_masks': 2000, 'amp': False, 'centre': None})'''),
-    (37, 'test', (), r'''test_fail(lambda: relax(body, x96[0], n_masks=8), contains='[N, C, H, W]')
+    (44, 'test', (), r'''test_fail(lambda: relax(body, x96[0], n_masks=8), contains='[N, C, H, W]')
 test_fail(lambda: relax(lambda t: t.mean(), x96, n_masks=8), contains='expected embeddings, a tensor [N, D]')
 test_fail(lambda: relax(body, x96, masks=[torch.rand(4, 32, 32)]), contains='expected [B, 96, 96]')
 rd = relax(body, x96, n_masks=32, sim='dot')                    # SimilarityTarget's other measure
 test_close(rd.importance, relax(body, x96, n_masks=32, sim=lambda r, h: (r*h).sum(1)).importance, eps=1e-6)
 test_fail(lambda: relax(body, x96, n_masks=8, sim='euclid'), contains="measure must be 'dot' or 'cosine'")'''),
-    (39, 'run', (), r'''with torch.no_grad(): H = body(torch.randn(64, 3, 96, 96, generator=torch.Generator().manual_seed(1)))
+    (46, 'run', (), r'''with torch.no_grad(): H = body(torch.randn(64, 3, 96, 96, generator=torch.Generator().manual_seed(1)))
 centre = H.mean(0)
 off = ~torch.eye(len(H), dtype=torch.bool)
 cos_raw = F.cosine_similarity(H[:, None], H[None], dim=-1)[off]
@@ -125,11 +133,11 @@ span = lambda r: np.round((r.importance.amax((1, 2)) - r.importance.amin((1, 2))
 print(f"cosine between different images: {cos_raw.min():.4f} to {cos_raw.max():.4f}; centred: {cos_c.min():.2f} to {cos_c.max():.2f}")
 print(f"importance span per image: {span(r_raw)}; centred: {span(r_c)}; rank correlation of the two maps: "
       f"{np.round([spearman(r_c.importance[i], r_raw.importance[i]) for i in range(2)], 2)}")'''),
-    (40, 'test', (), r'''R_c, U_c = relax_reference(lambda t: body(t) - centre, x96, mb96)
+    (47, 'test', (), r'''R_c, U_c = relax_reference(lambda t: body(t) - centre, x96, mb96)
 test_close(r_c.importance, R_c, eps=1e-5)
 test_close(r_c.uncertainty, U_c, eps=max(1e-8, 1e-4*U_c.max().item()))
 test_fail(lambda: relax(body, x96, n_masks=8, centre=centre[:5]), contains='centre has 5 values')'''),
-    (42, 'test', (), r'''def rss_mib():
+    (49, 'test', (), r'''def rss_mib():
     "Resident memory of this process in MiB (Linux /proc; elsewhere the peak from `resource`)."
     try: return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
     except OSError: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
@@ -143,8 +151,9 @@ print(f"{len(rss)} encoder calls, resident memory {rss[8]:.0f} MiB after 8 calls
 test_eq(RelaxStats(1, (96, 96)).nbytes(), 8*96*96*(1 + 2*1))   # fixed size, independent of n_masks
 test_eq(rl.n_masks, 2048)
 assert growth < 24, growth'''),
-    (44, 'import', (), r'''sslxai.relax'''),
-    (45, 'run', (), r'''def square(y, x, s, H=96):
+    (51, 'import', (), r'''sslxai.relax'''),
+    (52, 'run', (), r'''show_doc(RegionEncoder)'''),
+    (53, 'run', (), r'''def square(y, x, s, H=96):
     w = torch.zeros(H, H); w[y:y+s, x:x+s] = 1; return w
 
 def topk_share(imp, win):
@@ -171,7 +180,7 @@ def grid_study(xb, grids=(3, 6, 12), sizes=(16, 32), n_cases=2, n_masks=128, see
             r = relax(RegionEncoder(w, seed=j), xb, n_masks=n_masks, mask_bs=128, grid=gsz, seed=1)
             out.setdefault((gsz, s), []).extend(topk_share(r.importance[i], w) for i in range(len(xb)))
     return {k: float(np.mean(v)) for k, v in out.items()}'''),
-    (47, 'test', (), r'''xb = load_patches()
+    (55, 'test', (), r'''xb = load_patches()
 t0 = time.perf_counter()
 gs = grid_study(xb)
 print(f"{time.perf_counter()-t0:.1f} s")
@@ -180,15 +189,16 @@ for gsz in (3, 6, 12): print(f'{gsz:4d}  ' + '  '.join(f'{gs[gsz, s]:12.2f}' for
 for sz in (16, 32):   # 6 cells are never far from the best grid, and far above chance
     assert gs[6, sz] >= max(gs[g, sz] for g in (3, 6, 12)) - 0.05 and gs[6, sz] > 2*sz**2/96**2, gs
 assert gs[12, 32] < gs[6, 32], gs   # cells of 8 px lose on a 32 px region'''),
-    (50, 'import', (), r'''sslxai.relax'''),
-    (52, 'test', (), r'''win = square(40, 20, 16)
+    (58, 'import', (), r'''sslxai.relax'''),
+    (59, 'run', (), r'''show_doc(show_relax)'''),
+    (61, 'test', (), r'''win = square(40, 20, 16)
 rr = relax(RegionEncoder(win), xb[:2], n_masks=256, mask_bs=128)
 gray = ((xb[:2] - xb[:2].amin((1, 2, 3), keepdim=True)) / (xb[:2].amax((1, 2, 3), keepdim=True) - xb[:2].amin((1, 2, 3), keepdim=True))).mean(1)
 fig = show_relax(rr, gray, titles=['tumour (1)', 'normal (0)'])
 for a in fig.axes: a.add_patch(plt.Rectangle((19.5, 39.5), 16, 16, fill=False, ec='w', lw=1))
 test_fig_exists(fig)
 test_eq([topk_share(rr.importance[i], win) > 0.5 for i in range(2)], [True, True])'''),
-    (54, 'test', ('cuda',), r'''#| cuda
+    (63, 'test', ('cuda',), r'''#| cuda
 if not torch.cuda.is_available():
     raise RuntimeError("This #| cuda cell (RELAX on a GPU against the CPU) needs a GPU; torch sees none. "
                        "Run `nbdev_test --flags cuda` on a machine with one.")
@@ -198,41 +208,41 @@ test_eq(rc.importance.device.type, 'cuda')
 test_close(rc.importance.cpu(), R_ref, eps=1e-3)   # cuDNN may use TF32 convolutions
 rcs = relax(encc, xc, n_masks=64, seed=3)
 test_eq(relax(encc, xc, n_masks=64, seed=3).importance, rcs.importance)'''),
-    (56, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
+    (65, 'test', (), r'''rc = relax(enc, xs, masks=[m.clone() for m in mb])
 test_eq(rc.importance.device.type, 'cpu')
 test_close(rc.importance, R_ref, eps=1e-4)'''),
 ]
 nb = NbRunner('nbs/60_relax.ipynb', CELLS)
 
-def test_60_relax_masks_made_on_the_device(nbflags): nb.run_to(12, nbflags)   # nbs/60_relax.ipynb cell 12
+def test_60_relax_masks_made_on_the_device(nbflags): nb.run_to(14, nbflags)   # nbs/60_relax.ipynb cell 14
 
-def test_60_relax_masks_made_on_the_device_2(nbflags): nb.run_to(14, nbflags)   # nbs/60_relax.ipynb cell 14
+def test_60_relax_masks_made_on_the_device_2(nbflags): nb.run_to(16, nbflags)   # nbs/60_relax.ipynb cell 16
 
-def test_60_relax_masks_made_on_the_device_3(nbflags): nb.run_to(15, nbflags)   # nbs/60_relax.ipynb cell 15
+def test_60_relax_masks_made_on_the_device_3(nbflags): nb.run_to(17, nbflags)   # nbs/60_relax.ipynb cell 17
 
-def test_60_relax_streaming_statistics(nbflags): nb.run_to(19, nbflags)   # nbs/60_relax.ipynb cell 19
+def test_60_relax_streaming_statistics(nbflags): nb.run_to(22, nbflags)   # nbs/60_relax.ipynb cell 22
 
-def test_60_relax_u_relax(nbflags): nb.run_to(22, nbflags)   # nbs/60_relax.ipynb cell 22
+def test_60_relax_u_relax(nbflags): nb.run_to(26, nbflags)   # nbs/60_relax.ipynb cell 26
 
-def test_60_relax_the_naive_reference(nbflags): nb.run_to(30, nbflags)   # nbs/60_relax.ipynb cell 30
+def test_60_relax_the_naive_reference(nbflags): nb.run_to(37, nbflags)   # nbs/60_relax.ipynb cell 37
 
-def test_60_relax_the_naive_reference_2(nbflags): nb.run_to(32, nbflags)   # nbs/60_relax.ipynb cell 32
+def test_60_relax_the_naive_reference_2(nbflags): nb.run_to(39, nbflags)   # nbs/60_relax.ipynb cell 39
 
-def test_60_relax_the_naive_reference_3(nbflags): nb.run_to(34, nbflags)   # nbs/60_relax.ipynb cell 34
+def test_60_relax_the_naive_reference_3(nbflags): nb.run_to(41, nbflags)   # nbs/60_relax.ipynb cell 41
 
-def test_60_relax_the_naive_reference_4(nbflags): nb.run_to(36, nbflags)   # nbs/60_relax.ipynb cell 36
+def test_60_relax_the_naive_reference_4(nbflags): nb.run_to(43, nbflags)   # nbs/60_relax.ipynb cell 43
 
-def test_60_relax_the_naive_reference_5(nbflags): nb.run_to(37, nbflags)   # nbs/60_relax.ipynb cell 37
+def test_60_relax_the_naive_reference_5(nbflags): nb.run_to(44, nbflags)   # nbs/60_relax.ipynb cell 44
 
-def test_60_relax_centring(nbflags): nb.run_to(40, nbflags)   # nbs/60_relax.ipynb cell 40
+def test_60_relax_centring(nbflags): nb.run_to(47, nbflags)   # nbs/60_relax.ipynb cell 47
 
-def test_60_relax_centring_2(nbflags): nb.run_to(42, nbflags)   # nbs/60_relax.ipynb cell 42
+def test_60_relax_centring_2(nbflags): nb.run_to(49, nbflags)   # nbs/60_relax.ipynb cell 49
 
-def test_60_relax_which_grid_for_96_px_patches(nbflags): nb.run_to(47, nbflags)   # nbs/60_relax.ipynb cell 47
+def test_60_relax_which_grid_for_96_px_patches(nbflags): nb.run_to(55, nbflags)   # nbs/60_relax.ipynb cell 55
 
-def test_60_relax_showing_the_maps(nbflags): nb.run_to(52, nbflags)   # nbs/60_relax.ipynb cell 52
+def test_60_relax_showing_the_maps(nbflags): nb.run_to(61, nbflags)   # nbs/60_relax.ipynb cell 61
 
 @pytest.mark.cuda
-def test_60_relax_on_a_gpu(nbflags): nb.run_to(54, nbflags)   # nbs/60_relax.ipynb cell 54
+def test_60_relax_on_a_gpu(nbflags): nb.run_to(63, nbflags)   # nbs/60_relax.ipynb cell 63
 
-def test_60_relax_on_a_gpu_2(nbflags): nb.run_to(56, nbflags)   # nbs/60_relax.ipynb cell 56
+def test_60_relax_on_a_gpu_2(nbflags): nb.run_to(65, nbflags)   # nbs/60_relax.ipynb cell 65

@@ -9,32 +9,46 @@ CELLS = [
 import os, sys, subprocess, tempfile
 import json
 from sslxai.core import SCALE, provenance, tiny_densenet, set_seed, has_real_data, data_path, default_device
-from sslxai.data import SynthSource, open_source, pcam_dls'''),
+from sslxai.data import SynthSource, open_source, pcam_dls
+from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.evaluate'''),
-    (8, 'test', (), r'''_x = np.zeros((6, 96, 96, 3), np.uint8); _y = np.array([1, 0, 1, 1, 0, 1]); _m = np.ones((6, 96, 96), bool)
+    (7, 'run', (), r'''show_doc(select_positives)'''),
+    (9, 'test', (), r'''_x = np.zeros((6, 96, 96, 3), np.uint8); _y = np.array([1, 0, 1, 1, 0, 1]); _m = np.ones((6, 96, 96), bool)
 sp = select_positives((_x, _y, _m), 2, n_ref=1, exclude=[0])
 assert set(sp.idx) <= {2, 3, 5} and len(sp.ref) == 1
 test_eq(sp.geometry, 'tumour mask')
 test_fail(lambda: select_positives((_x, _y, _m), 4, exclude=[0]), contains='has 3 positive patches')
 h5 = select_positives(open_source(data_path('pcam-h5')), 3)
 test_eq((h5.geometry, h5.imgs.shape, h5.masks.sum((1, 2)).tolist()), ('centre box', (3, 96, 96, 3), [1024] * 3))'''),
-    (10, 'import', (), r'''sslxai.evaluate'''),
-    (12, 'import', (), r'''sslxai.evaluate'''),
-    (14, 'import', (), r'''sslxai.evaluate'''),
-    (16, 'import', (), r'''sslxai.evaluate'''),
-    (18, 'import', (), r'''sslxai.evaluate'''),
-    (20, 'run', (), r'''_t = pd.DataFrame(dict(explainer=['good', 'bad', 'ground truth'], layer=['a.x', 'a.y', '-'], n=10,
+    (11, 'import', (), r'''sslxai.evaluate'''),
+    (12, 'run', (), r'''show_doc(Explainer)'''),
+    (13, 'run', (), r'''show_doc(CAMExplainer)'''),
+    (14, 'run', (), r'''show_doc(ContrastiveCAM)'''),
+    (15, 'run', (), r'''show_doc(RelaxExplainer)'''),
+    (17, 'import', (), r'''sslxai.evaluate'''),
+    (18, 'run', (), r'''show_doc(MaskMap)'''),
+    (20, 'import', (), r'''sslxai.evaluate'''),
+    (21, 'run', (), r'''show_doc(default_explainers)'''),
+    (23, 'import', (), r'''sslxai.evaluate'''),
+    (24, 'run', (), r'''show_doc(Timer)'''),
+    (25, 'run', (), r'''show_doc(evaluate_explanations)'''),
+    (27, 'import', (), r'''sslxai.evaluate'''),
+    (28, 'run', (), r'''show_doc(verdict)'''),
+    (30, 'run', (), r'''_t = pd.DataFrame(dict(explainer=['good', 'bad', 'ground truth'], layer=['a.x', 'a.y', '-'], n=10,
                        pointing=[.9, .1, 1], pointing_chance=.2, energy=[.8, .1, 1], energy_chance=.2, iou=[.5, .0, 1],
                        iou_random=.1, deletion_auc=[.2, .6, .3], deletion_auc_random=.5, insertion_auc=[.8, .4, .7],
                        insertion_auc_random=.5, rand_ssim=[.1, .9, 1], rand_ssim_unrelated=.3, r_conf_energy=[.7, -.2, np.nan],
                        r_conf_energy_p=[.01, .5, np.nan]))
 print(verdict(_t))'''),
-    (21, 'test', (), r'''v = verdict(_t)
+    (31, 'test', (), r'''v = verdict(_t)
 assert 'pointing above chance in 1/2 rows' in v and 'insertion in 1/2' in v and 'tells the true region from random' in v
 assert 'not passing: bad@y' in v and 'at p < 0.05 in 1/2 rows' in v'''),
-    (23, 'import', (), r'''sslxai.evaluate'''),
-    (25, 'import', (), r'''sslxai.evaluate'''),
-    (27, 'run', (), r'''from sslxai.core import SCALE
+    (33, 'import', (), r'''sslxai.evaluate'''),
+    (34, 'run', (), r'''show_doc(plot_curves)'''),
+    (35, 'run', (), r'''show_doc(show_worst)'''),
+    (37, 'import', (), r'''sslxai.evaluate'''),
+    (38, 'run', (), r'''show_doc(evaluate_explanations_cli)'''),
+    (40, 'run', (), r'''from sslxai.core import SCALE
 from sslxai.train import pcam_learner, save_model, FastCPU
 from sslxai.gradcam import find_target_layer
 CFG = (dict(arch='densenet169', pretrained=True, n_train=None, epochs=4, n=200, steps=16, n_masks=256, aug=True) if SCALE == 'full' else
@@ -45,13 +59,13 @@ fast = [] if SCALE == 'full' else [FastCPU(bf16=False)]   # channels_last: about
 learn = pcam_learner(dls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(CFG['epochs'], 1e-2); syn_val = learn.validate()
 print(f"synthetic validation: loss {syn_val[0]:.3f}, accuracy {syn_val[1]:.3f}, AUC {syn_val[2]:.3f}")'''),
-    (29, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
+    (42, 'run', (), r'''held = select_positives(SynthSource(256, seed=2), CFG['n'])
 xh = to_input(held.imgs, dls.stats, default_device() if SCALE == 'full' else 'cpu')
 rank_f = rank_layers(learn.model, xh, held.masks, target=1, criterion='faithfulness', steps=CFG['steps'])
 rank_e = rank_layers(learn.model, xh, held.masks, target=1, criterion='energy')
 print(rank_f.round(3).to_string(index=False))'''),
-    (30, 'run', (), r'''print(rank_e.round(3).to_string(index=False))'''),
-    (31, 'run', (), r'''from sslxai.gradcam import module_name
+    (43, 'run', (), r'''print(rank_e.round(3).to_string(index=False))'''),
+    (44, 'run', (), r'''from sslxai.gradcam import module_name
 chosen_name = module_name(learn.model, find_target_layer(learn.model, ranking=rank_f))
 default_name = candidate_layers(learn.model, xh).layer.iloc[-1]
 def rank_summary(rf, re=None, default=default_name):
@@ -62,10 +76,10 @@ def rank_summary(rf, re=None, default=default_name):
     if re is not None: s += f" and {1 + list(re.layer).index(default)}/{len(re)} by energy"
     return s
 print(rank_summary(rank_f, rank_e)); print(f"find_target_layer(model, ranking=rank_f) -> {chosen_name}")'''),
-    (32, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
+    (45, 'test', (), r'''test_eq(chosen_name, rank_f.layer.iloc[0])
 test_eq(set(rank_f.layer), set(candidate_layers(learn.model, xh).layer))
 assert rank_f.tied.iloc[0]'''),
-    (35, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
+    (48, 'run', (), r'''layers = list(dict.fromkeys([chosen_name, default_name]))
 syn_tab, syn_det = evaluate_explanations(learn, SynthSource(256, seed=3), layers=layers, n=CFG['n'], n_ref=8,
                                          steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', syn_tab.attrs['geometry'], '| missing explainers:', syn_tab.attrs['missing'] or 'none')
@@ -74,7 +88,7 @@ COLS = ['explainer', 'layer', 'map', 'pointing', 'pointing_chance', 'energy', 'e
         'deletion_auc', 'deletion_auc_random', 'insertion_auc', 'insertion_auc_random', 'rand_ssim',
         'rand_ssim_unrelated', 'r_conf_energy', 'r_conf_energy_p']
 print(syn_tab[COLS[:9]].round(2).to_string(index=False)); print(syn_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
-    (36, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
+    (49, 'test', (), r'''loc = ['pointing', 'pointing_chance', 'energy', 'energy_chance', 'iou', 'iou_random']
 assert syn_tab[loc].apply(lambda c: c.between(0, 1)).all().all()
 test_close(syn_tab.pointing_chance.values, syn_tab.energy_chance.values)   # both are the area share
 assert (syn_tab[['deletion_auc', 'insertion_auc']].values >= 0).all() and (syn_tab[['deletion_auc', 'insertion_auc']].values <= 1).all()
@@ -82,7 +96,7 @@ test_eq(len(syn_tab), 1 + sum(len(layers) if getattr(e, 'layered', True) else 1
                               for e in default_explainers(ref=torch.zeros(1, 3, 96, 96))[0].values()))
 gt_row = syn_tab.set_index('explainer').loc['ground truth']
 test_close(gt_row[['pointing', 'energy', 'iou', 'rand_ssim']].values.astype(float), np.ones(4))  # perfect, and model-blind'''),
-    (39, 'run', (), r'''xs = to_input(syn_det.imgs, dls.stats)
+    (52, 'run', (), r'''xs = to_input(syn_det.imgs, dls.stats)
 cmp_maps = {'ground truth': torch.as_tensor(syn_det.masks).float(), f'gradcam @ {chosen_name}': syn_det.maps[('gradcam', chosen_name)],
             'random pixels': random_maps(len(xs), 96)}
 base_cmp = pd.DataFrame([dict(baseline=b, map=k, deletion_auc=deletion_auc(learn.model, xs, v, 1, b, 6).mean(),
@@ -94,12 +108,12 @@ for b in ('mean', 'blur'):
     gt, rd = bc.loc[(b, 'ground truth')], bc.loc[(b, 'random pixels')]
     print(f"{b}: ground truth beats random pixels by {rd.deletion_auc - gt.deletion_auc:+.3f} (deletion) and "
           f"{gt.insertion_auc - rd.insertion_auc:+.3f} (insertion)")'''),
-    (40, 'test', (), r'''test_eq(base_cmp.shape, (6, 4))
+    (53, 'test', (), r'''test_eq(base_cmp.shape, (6, 4))
 assert base_cmp[['deletion_auc', 'insertion_auc']].apply(lambda c: c.between(0, 1)).all().all()'''),
-    (43, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
-    (44, 'test', (), r'''test_fig_exists(fig)'''),
-    (46, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
-    (48, 'run', (), r'''xe = to_input(syn_det.imgs[:8], dls.stats)
+    (56, 'run', (), r'''fig = plot_curves(syn_det, [k for k in syn_det.curves if k[0] in ('gradcam', 'layercam', 'contrastive', 'relax')])'''),
+    (57, 'test', (), r'''test_fig_exists(fig)'''),
+    (59, 'run', (), r'''fig = show_worst(syn_det, ('gradcam', chosen_name), k=4)'''),
+    (61, 'run', (), r'''xe = to_input(syn_det.imgs[:8], dls.stats)
 gc_explain = lambda m, x: default_explainers(['gradcam'])[0]['gradcam'](m, x, chosen_name)
 casc = cascading_randomization(learn.model, xe, gc_explain)
 fig, ax = plt.subplots(figsize=(7, 2.6))
@@ -107,8 +121,8 @@ ax.plot(casc.step, casc.ssim, 'o-', label='SSIM'); ax.plot(casc.step, casc.spear
 ax.axhline(syn_tab.set_index(['explainer', 'layer']).loc[('gradcam', chosen_name), 'rand_ssim_unrelated'], ls='--', c='gray', label='SSIM of unrelated maps')
 ax.set_xticks(casc.step, [g.split('.')[-1] for g in casc.randomized_down_to], rotation=45, fontsize=7)
 ax.set_ylabel('similarity to trained'); ax.legend(fontsize=7); fig.tight_layout()'''),
-    (49, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
-    (51, 'run', (), r'''root = data_path('pcam-subset')
+    (62, 'test', (), r'''test_eq(len(casc), len(layer_groups(learn.model)))'''),
+    (64, 'run', (), r'''root = data_path('pcam-subset')
 set_seed(0)
 va_src = open_source(root, split='valid')
 tr_src = open_source(root, split='train')
@@ -117,7 +131,7 @@ rdls = pcam_dls(tr_src, valid=va_src, n=CFG['n_train'], bs=64, aug=CFG['aug'],
 rlearn = pcam_learner(rdls, arch=CFG['arch'], pretrained=CFG['pretrained'], cbs=fast)
 with rlearn.no_bar(), rlearn.no_logging(): rlearn.fit_one_cycle(CFG['epochs'], 5e-3); real_val = rlearn.validate()
 print(f"real PCam validation ({len(rdls.valid_idxs)} patches): loss {real_val[0]:.3f}, accuracy {real_val[1]:.3f}, AUC {real_val[2]:.3f}")'''),
-    (52, 'run', (), r'''# the layer for the real model is chosen on real held-out positives (train-split patches it was not trained on; the
+    (65, 'run', (), r'''# the layer for the real model is chosen on real held-out positives (train-split patches it was not trained on; the
 # evaluated patches come from the valid split), by faithfulness, which needs no masks
 held_r = select_positives(tr_src, CFG['n'], seed=1, exclude=rdls.train_idxs)
 rank_r = rank_layers(rlearn.model, to_input(held_r.imgs, rdls.stats), target=1, criterion='faithfulness', steps=CFG['steps'])
@@ -127,20 +141,21 @@ real_tab, real_det = evaluate_explanations(rlearn, va_src, layers=real_layers, n
                                            steps=CFG['steps'], relax_kwargs=dict(n_masks=CFG['n_masks']), details=True)
 print('ground truth:', real_tab.attrs['geometry']); print(verdict(real_tab))
 print(real_tab[COLS[:9]].round(2).to_string(index=False)); print(real_tab[COLS[:2] + COLS[9:]].round(2).to_string(index=False))'''),
-    (53, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
+    (66, 'test', (), r'''test_eq(real_tab.attrs['geometry'], 'centre box')
 assert not set(held_r.idx) & set(rdls.train_idxs)          # the layer was chosen on patches the model never saw
 test_close(real_tab.pointing_chance.values, np.full(len(real_tab), 1024/9216))
 test_close(real_tab.set_index('explainer').loc['ground truth', 'energy'], 1.)'''),
-    (55, 'run', (), r'''for nm, det in (('synthetic', syn_det), ('real PCam', real_det)):
+    (68, 'run', (), r'''for nm, det in (('synthetic', syn_det), ('real PCam', real_det)):
     c = det.curves[('gradcam', default_name)]
     print(f"{nm:>10}: clean positives {c['deletion'][0]:.2f}, flat mean-colour patches {c['deletion'][-1]:.2f}")'''),
-    (57, 'run', (), r'''fig = show_worst(real_det, ('gradcam', real_layers[0]), k=4)'''),
-    (59, 'import', (), r'''sslxai.evaluate'''),
-    (60, 'test', (), r'''est, lo, hi = bootstrap_ci(np.r_[np.zeros(50), np.ones(50)])
+    (70, 'run', (), r'''fig = show_worst(real_det, ('gradcam', real_layers[0]), k=4)'''),
+    (72, 'import', (), r'''sslxai.evaluate'''),
+    (73, 'run', (), r'''show_doc(bootstrap_ci)'''),
+    (74, 'test', (), r'''est, lo, hi = bootstrap_ci(np.r_[np.zeros(50), np.ones(50)])
 test_eq(est, 0.5); assert lo < 0.5 < hi and hi - lo < 0.25
 test_close(bootstrap_ci(np.full(10, 0.3))[1:], (0.3, 0.3))
 (est, lo, hi)'''),
-    (61, 'run', (), r'''from sslxai.recipe import train_recipe, finish
+    (75, 'run', (), r'''from sslxai.recipe import train_recipe, finish
 from sslxai.train import load_model, predict_source, to_input
 from sslxai.gradcam import GradCAM, HiResCAM
 CCFG = {'ci': dict(recipe='ci', n=24, n_held=16, steps=8), 'course': dict(recipe='course', n=200, n_held=32, steps=16),
@@ -160,12 +175,12 @@ x_tp, x_held = (to_input(va_src.get_batch(i)[0], cmeta['stats']) for i in (sel, 
 with torch.no_grad(): prob_tp = F.softmax(cmodel(x_tp), 1)[:, 1].numpy()
 print(f"{crun['cfg']['arch']} ({CCFG['recipe']} recipe): PCam valid accuracy {cres['valid_accuracy']:.3f}, AUC {cres['valid_auc']:.3f}; "
       f"{len(tp)} of {len(pos)} tumour patches classified as tumour; {len(sel)} evaluated, {len(held_idx)} held out for the layer choice")'''),
-    (62, 'test', (), r'''assert not set(sel) & set(held_idx) and len(sel) == min(CCFG['n'], len(tp))
+    (76, 'test', (), r'''assert not set(sel) & set(held_idx) and len(sel) == min(CCFG['n'], len(tp))
 assert (prob_tp > 0.5).all()                                   # true positives only'''),
-    (63, 'run', (), r'''rank_c = rank_layers(cmodel, x_held, target=1, criterion='faithfulness', steps=CCFG['steps'])
+    (77, 'run', (), r'''rank_c = rank_layers(cmodel, x_held, target=1, criterion='faithfulness', steps=CCFG['steps'])
 chosen_c = rank_c.layer.iloc[0]
 print(rank_c.round(3).to_string(index=False)); print('chosen:', chosen_c)'''),
-    (64, 'run', (), r'''box = centre_box_mask(len(sel))
+    (78, 'run', (), r'''box = centre_box_mask(len(sel))
 layers_c = list(dict.fromkeys([chosen_c, 'features.norm5', 'features.denseblock3', 'features.denseblock2']))
 rows, cmaps, shapes = [], {}, {}
 for meth, cls in (('Grad-CAM', GradCAM), ('HiResCAM', HiResCAM)):
@@ -179,19 +194,19 @@ for meth, cls in (('Grad-CAM', GradCAM), ('HiResCAM', HiResCAM)):
 loc = pd.DataFrame(rows)
 loc['energy_chance'] = loc['pointing_chance'] = 1024/9216
 print(loc.round(3).to_string(index=False))'''),
-    (65, 'test', (), r'''test_eq(set(loc.layer), set(layers_c)); assert loc[['energy', 'pointing']].stack().between(0, 1).all()
+    (79, 'test', (), r'''test_eq(set(loc.layer), set(layers_c)); assert loc[['energy', 'pointing']].stack().between(0, 1).all()
 test_close(energy_in_mask(box.astype(float), box), np.ones(len(sel)))      # the box itself as a map: all its mass inside'''),
-    (67, 'run', (), r'''gc_map = cmaps[('Grad-CAM', chosen_c)]
+    (81, 'run', (), r'''gc_map = cmaps[('Grad-CAM', chosen_c)]
 d_gc = deletion_auc(cmodel, x_tp, gc_map, target=1, steps=CCFG['steps'])
 rand_map = random_maps(len(sel), 96, map_size=shapes[('Grad-CAM', chosen_c)], seed=1)      # random, at the same resolution
 d_rand = deletion_auc(cmodel, x_tp, rand_map, target=1, steps=CCFG['steps'])
 diff = bootstrap_ci(d_gc - d_rand)
 faith = dict(deletion_gradcam=bootstrap_ci(d_gc), deletion_random=bootstrap_ci(d_rand), difference=diff)
 {k: tuple(round(v, 3) for v in t) for k, t in faith.items()}'''),
-    (69, 'run', (), r'''corr = confidence_correlation(prob_tp, {'energy in box': energy_in_mask(gc_map, box), 'pointing': pointing_game(gc_map, box),
+    (83, 'run', (), r'''corr = confidence_correlation(prob_tp, {'energy in box': energy_in_mask(gc_map, box), 'pointing': pointing_game(gc_map, box),
                                         'deletion AUC': d_gc, 'deletion AUC - random': d_gc - d_rand})
 corr.round(3)'''),
-    (70, 'run', (), r'''row = loc[(loc.method == 'Grad-CAM') & (loc.layer == chosen_c)].iloc[0]
+    (84, 'run', (), r'''row = loc[(loc.method == 'Grad-CAM') & (loc.layer == chosen_c)].iloc[0]
 verdict_c = dict(energy_above_chance=bool(row.energy_lo > 1024/9216), pointing_twice_chance=bool(row.pointing >= 2*1024/9216),
                  deletion_faster_than_random=bool(diff[2] < 0))
 course_summary = dict(**provenance(), recipe=CCFG['recipe'], n_tp=len(sel), chosen_layer=chosen_c,
@@ -203,13 +218,13 @@ if SCALE != 'ci':
     Path('results').mkdir(exist_ok=True)
     Path(f'results/evaluate_{SCALE}.json').write_text(json.dumps(course_summary, indent=1, default=str) + '\n')
 verdict_c'''),
-    (72, 'test', (), r'''saved = json.loads(Path('results/evaluate_course.json').read_text())
+    (86, 'test', (), r'''saved = json.loads(Path('results/evaluate_course.json').read_text())
 assert saved['n_tp'] >= 200
 assert saved['energy'][1] <= 1024/9216 <= saved['energy'][2], saved['energy']        # mass in the box: at chance
 assert saved['pointing'][0] < 2*1024/9216, saved['pointing']                        # pointing game: not twice chance
 assert saved['deletion_minus_random'][2] < 0 < saved['deletion_minus_random'][0] + 0.02   # faster than random, by little
 test_eq((saved['energy_above_chance'], saved['pointing_twice_chance'], saved['deletion_faster_than_random']), (False, False, True))'''),
-    (74, 'run', (), r'''
+    (88, 'run', (), r'''
 from sslxai.recipe import CentreSwap
 from sklearn.metrics import roc_auc_score
 rrun = train_recipe(root, CCFG['recipe'], progress=False, swap=0.5)
@@ -237,12 +252,12 @@ acc_tab = pd.DataFrame({k: dict(accuracy=((pv[k] > .5) == va_y).mean(), auc=roc_
                                 swapped_tumour_kept=((ps[k] > .5) & (va_y == 1)).sum()/(va_y == 1).sum()) for k in models}).T
 acc_tab.round(3)
 '''),
-    (75, 'test', (), r'''
+    (89, 'test', (), r'''
 test_eq(va_sw.shape, va_imgs.shape); test_eq(va_sw[:, 32:64, 32:64], va_imgs[:, 32:64, 32:64])     # centres kept
 assert (va_sw[:, :32] != va_imgs[:, :32]).any()                                                       # borders changed
 if crun['cfg'].get('n') is None: test_close(acc_tab.loc['plain', 'accuracy'], cres['valid_accuracy'], eps=0.01)   # the model's own score
 '''),
-    (76, 'run', (), r'''
+    (90, 'run', (), r'''
 both = np.flatnonzero((va_y == 1) & (pv['plain'] > .5) & (pv['CentreSwap'] > .5))
 order_b = np.random.default_rng(0).permutation(both)
 sel_b, held_b = np.sort(order_b[:CCFG['n']]), np.sort(order_b[CCFG['n']:CCFG['n'] + CCFG['n_held']])
@@ -266,7 +281,7 @@ fmt = lambda t: f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]" if isinstance(t, tuple) e
 print(f"{len(both)} tumour patches are classified as tumour by both models; {len(sel_b)} scored, {len(held_b)} chose the layers")
 rule_tab.assign(**{c: rule_tab[c].map(fmt) for c in ('energy', 'pointing', 'deletion_minus_random')})
 '''),
-    (77, 'test', (), r'''
+    (91, 'test', (), r'''
 test_eq(set(rule_tab.model), {'plain', 'CentreSwap'}); assert not set(sel_b) & set(held_b)
 for t in rule_tab.energy: assert 0 <= t[1] <= t[0] <= t[2] <= 1
 rule_summary = dict(n=len(sel_b), swap=0.5, models={k: dict(valid_accuracy=round(float(acc_tab.loc[k, 'accuracy']), 4),
@@ -278,7 +293,7 @@ if SCALE != 'ci':
     saved_ev = json.loads(Path(f'results/evaluate_{SCALE}.json').read_text())
     Path(f'results/evaluate_{SCALE}.json').write_text(json.dumps({**saved_ev, 'label_rule': rule_summary}, indent=1, default=str) + '\n')
 '''),
-    (79, 'test', (), r'''
+    (93, 'test', (), r'''
 lr_saved = json.loads(Path('results/evaluate_course.json').read_text())['label_rule']
 test_eq(set(lr_saved['models']), {'plain', 'CentreSwap'})
 rr = {(r['model'], r['layer']): r for r in lr_saved['rows']}
@@ -289,11 +304,11 @@ assert rr['CentreSwap', 'features.norm5']['pointing'][0] >= 2*1024/9216         
 assert lr_saved['models']['CentreSwap']['swapped_accuracy'] > lr_saved['models']['plain']['swapped_accuracy']
 assert lr_saved['models']['CentreSwap']['valid_accuracy'] < lr_saved['models']['plain']['valid_accuracy']
 '''),
-    (81, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (95, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),
-    (82, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
+    (96, 'test', (), r'''csv = pd.read_csv(tmpd/'expl.csv')
 test_eq(list(csv.columns), list(syn_tab.columns))
 test_eq(csv.explainer.tolist(), ['gradcam', 'layercam', 'ground truth'])
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate-explanations', '--model', str(tmpd/'tiny.pth'),
@@ -304,34 +319,34 @@ test_eq(list(pd.read_csv(tmpd/'cli.csv').columns), list(syn_tab.columns))'''),
 ]
 nb = NbRunner('nbs/75_evaluate.ipynb', CELLS)
 
-def test_75_evaluate_inputs(nbflags): nb.run_to(8, nbflags)   # nbs/75_evaluate.ipynb cell 8
+def test_75_evaluate_inputs(nbflags): nb.run_to(9, nbflags)   # nbs/75_evaluate.ipynb cell 9
 
-def test_75_evaluate_a_verdict_in_words(nbflags): nb.run_to(21, nbflags)   # nbs/75_evaluate.ipynb cell 21
+def test_75_evaluate_a_verdict_in_words(nbflags): nb.run_to(31, nbflags)   # nbs/75_evaluate.ipynb cell 31
 
-def test_75_evaluate_choosing_the_layer_by_measurement(nbflags): nb.run_to(32, nbflags)   # nbs/75_evaluate.ipynb cell 32
+def test_75_evaluate_choosing_the_layer_by_measurement(nbflags): nb.run_to(45, nbflags)   # nbs/75_evaluate.ipynb cell 45
 
-def test_75_evaluate_the_table_on_synthetic_patches_tumour_masks(nbflags): nb.run_to(36, nbflags)   # nbs/75_evaluate.ipynb cell 36
+def test_75_evaluate_the_table_on_synthetic_patches_tumour_masks(nbflags): nb.run_to(49, nbflags)   # nbs/75_evaluate.ipynb cell 49
 
-def test_75_evaluate_does_the_deletion_baseline_matter(nbflags): nb.run_to(40, nbflags)   # nbs/75_evaluate.ipynb cell 40
+def test_75_evaluate_does_the_deletion_baseline_matter(nbflags): nb.run_to(53, nbflags)   # nbs/75_evaluate.ipynb cell 53
 
-def test_75_evaluate_does_the_deletion_baseline_matter_2(nbflags): nb.run_to(44, nbflags)   # nbs/75_evaluate.ipynb cell 44
+def test_75_evaluate_does_the_deletion_baseline_matter_2(nbflags): nb.run_to(57, nbflags)   # nbs/75_evaluate.ipynb cell 57
 
-def test_75_evaluate_does_the_deletion_baseline_matter_3(nbflags): nb.run_to(49, nbflags)   # nbs/75_evaluate.ipynb cell 49
+def test_75_evaluate_does_the_deletion_baseline_matter_3(nbflags): nb.run_to(62, nbflags)   # nbs/75_evaluate.ipynb cell 62
 
-def test_75_evaluate_real_pcam_patches_centre_box(nbflags): nb.run_to(53, nbflags)   # nbs/75_evaluate.ipynb cell 53
+def test_75_evaluate_real_pcam_patches_centre_box(nbflags): nb.run_to(66, nbflags)   # nbs/75_evaluate.ipynb cell 66
 
-def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on(nbflags): nb.run_to(60, nbflags)   # nbs/75_evaluate.ipynb cell 60
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on(nbflags): nb.run_to(74, nbflags)   # nbs/75_evaluate.ipynb cell 74
 
-def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_2(nbflags): nb.run_to(62, nbflags)   # nbs/75_evaluate.ipynb cell 62
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_2(nbflags): nb.run_to(76, nbflags)   # nbs/75_evaluate.ipynb cell 76
 
-def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_3(nbflags): nb.run_to(65, nbflags)   # nbs/75_evaluate.ipynb cell 65
+def test_75_evaluate_the_course_scale_densenet169_is_its_grad_cam_on_3(nbflags): nb.run_to(79, nbflags)   # nbs/75_evaluate.ipynb cell 79
 
-def test_75_evaluate_what_the_course_scale_model_s_grad_cam_shows(nbflags): nb.run_to(72, nbflags)   # nbs/75_evaluate.ipynb cell 72
+def test_75_evaluate_what_the_course_scale_model_s_grad_cam_shows(nbflags): nb.run_to(86, nbflags)   # nbs/75_evaluate.ipynb cell 86
 
-def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it(nbflags): nb.run_to(75, nbflags)   # nbs/75_evaluate.ipynb cell 75
+def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it(nbflags): nb.run_to(89, nbflags)   # nbs/75_evaluate.ipynb cell 89
 
-def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it_2(nbflags): nb.run_to(77, nbflags)   # nbs/75_evaluate.ipynb cell 77
+def test_75_evaluate_teaching_the_label_rule_does_grad_cam_follow_it_2(nbflags): nb.run_to(91, nbflags)   # nbs/75_evaluate.ipynb cell 91
 
-def test_75_evaluate_what_teaching_the_rule_changes(nbflags): nb.run_to(79, nbflags)   # nbs/75_evaluate.ipynb cell 79
+def test_75_evaluate_what_teaching_the_rule_changes(nbflags): nb.run_to(93, nbflags)   # nbs/75_evaluate.ipynb cell 93
 
-def test_75_evaluate_the_command_line(nbflags): nb.run_to(82, nbflags)   # nbs/75_evaluate.ipynb cell 82
+def test_75_evaluate_the_command_line(nbflags): nb.run_to(96, nbflags)   # nbs/75_evaluate.ipynb cell 96

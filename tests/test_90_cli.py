@@ -6,21 +6,24 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp cli'''),
     (2, 'import', (), r'''sslxai.cli'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail
-import subprocess'''),
+import subprocess
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.cli'''),
-    (7, 'import', (), r'''sslxai.cli'''),
-    (9, 'run', (), r'''main(['--help'])'''),
-    (10, 'test', (), r'''test_fail(lambda: command('no-such-command'), contains="unknown command 'no-such-command'")
+    (6, 'run', (), r'''show_doc(command)'''),
+    (7, 'run', (), r'''show_doc(main)'''),
+    (9, 'import', (), r'''sslxai.cli'''),
+    (11, 'run', (), r'''main(['--help'])'''),
+    (12, 'test', (), r'''test_fail(lambda: command('no-such-command'), contains="unknown command 'no-such-command'")
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'no-such-command'], capture_output=True, text=True)
 test_eq(r.returncode, 1)
 assert "unknown command 'no-such-command'" in r.stderr'''),
-    (12, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate', '--model', 'no_such_model.pth', '--data', '.'],
+    (14, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'evaluate', '--model', 'no_such_model.pth', '--data', '.'],
                    capture_output=True, text=True)
 test_eq(r.returncode, 1)
 assert r.stderr.startswith('sslxai evaluate: error:'), r.stderr
 assert 'no_such_model.pth' in r.stderr and 'Traceback' not in r.stderr, r.stderr
 print(r.stderr)'''),
-    (14, 'test', (), r'''def run_as(rank, *args):
+    (16, 'test', (), r'''def run_as(rank, *args):
     env = {**os.environ, 'RANK': str(rank), 'WORLD_SIZE': '2'}
     return subprocess.run([sys.executable, '-m', 'sslxai.cli', *args], capture_output=True, text=True, env=env)
 bad = ('evaluate', '--model', 'no_such_model.pth', '--data', '.')
@@ -29,7 +32,7 @@ test_eq((r0.returncode, r1.returncode), (1, 1))
 assert r0.stderr.startswith('sslxai evaluate (process 0 of 2): error:') and 'no_such_model.pth' in r0.stderr, r0.stderr
 test_eq(r1.stderr, '')
 print(r0.stderr)'''),
-    (16, 'test', (), r'''import tempfile
+    (18, 'test', (), r'''import tempfile
 from pathlib import Path
 from sslxai.train import create_model, save_model
 m64 = save_model(create_model('tiny_densenet'), Path(tempfile.mkdtemp())/'m64.pth', stats=([.5]*3, [.25]*3), size=64)
@@ -39,21 +42,21 @@ test_eq(r.returncode, 1)
 assert r.stderr.startswith('sslxai report: error:') and 'Traceback' not in r.stderr, r.stderr
 assert 'images are 96x96 px, but the model was trained on 64x64 px' in r.stderr and not m64.with_suffix('.html').exists()
 print(r.stderr)'''),
-    (18, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
-    (20, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
+    (20, 'test', (), r'''for name in COMMANDS: assert callable(command(name)), name'''),
+    (22, 'test', (), r'''r = subprocess.run([sys.executable, '-m', 'sslxai.cli', '--help'], capture_output=True, text=True)
 test_eq(r.returncode, 0)
 assert 'evaluate-explanations' in r.stdout'''),
 ]
 nb = NbRunner('nbs/90_cli.ipynb', CELLS)
 
-def test_90_cli_command_line(nbflags): nb.run_to(10, nbflags)   # nbs/90_cli.ipynb cell 10
+def test_90_cli_command_line(nbflags): nb.run_to(12, nbflags)   # nbs/90_cli.ipynb cell 12
 
-def test_90_cli_command_line_2(nbflags): nb.run_to(12, nbflags)   # nbs/90_cli.ipynb cell 12
+def test_90_cli_command_line_2(nbflags): nb.run_to(14, nbflags)   # nbs/90_cli.ipynb cell 14
 
-def test_90_cli_command_line_3(nbflags): nb.run_to(14, nbflags)   # nbs/90_cli.ipynb cell 14
+def test_90_cli_command_line_3(nbflags): nb.run_to(16, nbflags)   # nbs/90_cli.ipynb cell 16
 
-def test_90_cli_command_line_4(nbflags): nb.run_to(16, nbflags)   # nbs/90_cli.ipynb cell 16
+def test_90_cli_command_line_4(nbflags): nb.run_to(18, nbflags)   # nbs/90_cli.ipynb cell 18
 
-def test_90_cli_command_line_5(nbflags): nb.run_to(18, nbflags)   # nbs/90_cli.ipynb cell 18
+def test_90_cli_command_line_5(nbflags): nb.run_to(20, nbflags)   # nbs/90_cli.ipynb cell 20
 
-def test_90_cli_command_line_6(nbflags): nb.run_to(20, nbflags)   # nbs/90_cli.ipynb cell 20
+def test_90_cli_command_line_6(nbflags): nb.run_to(22, nbflags)   # nbs/90_cli.ipynb cell 22

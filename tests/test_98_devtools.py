@@ -6,20 +6,26 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp devtools'''),
     (2, 'import', (), r'''sslxai.devtools'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail
-import tempfile'''),
+import tempfile
+from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.devtools'''),
-    (6, 'run', (), r'''cell_directives('#| export\n#| slow\nx = 1\n#| hide')'''),
-    (7, 'test', (), r'''test_eq(cell_directives('#|eval: false\nprint(1)'), {'eval:': ['false']})
+    (6, 'run', (), r'''show_doc(cell_directives)'''),
+    (7, 'run', (), r'''cell_directives('#| export\n#| slow\nx = 1\n#| hide')'''),
+    (8, 'test', (), r'''test_eq(cell_directives('#|eval: false\nprint(1)'), {'eval:': ['false']})
 test_eq(cell_directives('x = 1\n#| export'), {})'''),
-    (9, 'import', (), r'''sslxai.devtools'''),
-    (10, 'test', (), r'''test_eq(is_test_cell('test_eq(1, 1)'), True)
+    (10, 'import', (), r'''sslxai.devtools'''),
+    (11, 'run', (), r'''show_doc(is_test_cell)'''),
+    (12, 'test', (), r'''test_eq(is_test_cell('test_eq(1, 1)'), True)
 test_eq(is_test_cell('assert x > 0, "x"'), True)
 test_eq(is_test_cell('x = 1  # test_eq(x, 1) in a comment'), False)
 test_eq(is_test_cell('s = "assert nothing"'), False)
 test_eq(is_test_cell('def f():\n    test_close(a, b)'), True)'''),
-    (11, 'import', (), r'''sslxai.devtools'''),
     (13, 'import', (), r'''sslxai.devtools'''),
-    (15, 'run', (), r'''def _mk_nb(cells, path):
+    (14, 'run', (), r'''show_doc(project_root)'''),
+    (16, 'import', (), r'''sslxai.devtools'''),
+    (17, 'run', (), r'''show_doc(test_names)'''),
+    (18, 'run', (), r'''show_doc(nb_to_test)'''),
+    (20, 'run', (), r'''def _mk_nb(cells, path):
     nb = dict(nbformat=4, nbformat_minor=5, metadata={}, cells=[
         dict(cell_type=t, metadata={}, source=s, **(dict(outputs=[], execution_count=None) if t=='code' else {}))
         for t, s in cells])
@@ -31,26 +37,37 @@ demo = _mk_nb([('code', '#| default_exp core'), ('markdown', '# Demo'), ('code',
                ('code', 'x = f()'), ('code', 'test_eq(x, 1)'), ('code', '#| slow\nassert x == 1'),
                ('code', '#| eval: false\nboom()'), ('code', 'print(x)')], tmp/'01_demo.ipynb')
 print(nb_to_test(demo))'''),
-    (16, 'test', (), 'src = nb_to_test(demo)\nassert "(2, \'import\', (), r\'\'\'sslxai.core\'\'\')" in src\nassert \'def test_01_demo_demo(nbflags): nb.run_to(4, nbflags)   # nbs/01_demo.ipynb cell 4\' in src\nassert \'@pytest.mark.slow\\ndef test_01_demo_demo_2\' in src\nassert \'boom\' not in src and \'def test_01_demo_runs_to_end\' in src\nheads = _mk_nb([(\'code\', \'assert 1\'), (\'markdown\', \'text\\n### Targets: ints, lists, single-logit models, errors\'),\n                (\'code\', \'assert 1\'), (\'markdown\', \'no heading here\\n```bash\\n# a comment in a code block\\n```\'), (\'code\', \'assert 1\'), (\'markdown\', \'## `find_target_layer`\'),\n                (\'code\', \'assert 1\')], tmp/\'02_heads.ipynb\')\ntest_eq(test_names(heads, [0, 2, 4, 6]), {0: \'test_02_heads_cell000\', 2: \'test_02_heads_targets_ints_lists_single_logit_models_errors\',\n                                         4: \'test_02_heads_targets_ints_lists_single_logit_models_errors_2\',\n                                         6: \'test_02_heads_find_target_layer\'})\ntest_eq(_slug(\'Grad-CAM++ at 96 px: ß, é and 5x5 maps\', 30), \'grad_cam_at_96_px_e_and_5x5\')'),
-    (17, 'test', (), r'''bad = _mk_nb([('code', '!pip install foo')], tmp/'02_bad.ipynb')
+    (21, 'test', (), 'src = nb_to_test(demo)\nassert "(2, \'import\', (), r\'\'\'sslxai.core\'\'\')" in src\nassert \'def test_01_demo_demo(nbflags): nb.run_to(4, nbflags)   # nbs/01_demo.ipynb cell 4\' in src\nassert \'@pytest.mark.slow\\ndef test_01_demo_demo_2\' in src\nassert \'boom\' not in src and \'def test_01_demo_runs_to_end\' in src\nheads = _mk_nb([(\'code\', \'assert 1\'), (\'markdown\', \'text\\n### Targets: ints, lists, single-logit models, errors\'),\n                (\'code\', \'assert 1\'), (\'markdown\', \'no heading here\\n```bash\\n# a comment in a code block\\n```\'), (\'code\', \'assert 1\'), (\'markdown\', \'## `find_target_layer`\'),\n                (\'code\', \'assert 1\')], tmp/\'02_heads.ipynb\')\ntest_eq(test_names(heads, [0, 2, 4, 6]), {0: \'test_02_heads_cell000\', 2: \'test_02_heads_targets_ints_lists_single_logit_models_errors\',\n                                         4: \'test_02_heads_targets_ints_lists_single_logit_models_errors_2\',\n                                         6: \'test_02_heads_find_target_layer\'})\ntest_eq(_slug(\'Grad-CAM++ at 96 px: ß, é and 5x5 maps\', 30), \'grad_cam_at_96_px_e_and_5x5\')'),
+    (22, 'test', (), r'''bad = _mk_nb([('code', '!pip install foo')], tmp/'02_bad.ipynb')
 test_fail(lambda: nb_to_test(bad), contains='02_bad.ipynb cell 0')'''),
-    (19, 'import', (), r'''sslxai.devtools'''),
-    (21, 'test', (), r'''r = NbRunner('nbs/01_demo.ipynb', [(0, 'import', (), 'sslxai.core'), (1, 'run', (), 'y = 2'),
+    (24, 'import', (), r'''sslxai.devtools'''),
+    (25, 'run', (), r'''show_doc(EarlierCellFailed)'''),
+    (26, 'run', (), r'''show_doc(NbRunner)'''),
+    (28, 'test', (), r'''r = NbRunner('nbs/01_demo.ipynb', [(0, 'import', (), 'sslxai.core'), (1, 'run', (), 'y = 2'),
                                     (2, 'test', (), 'assert y == 3, "y is not 3"'), (3, 'run', (), 'z = 1')])
 test_eq('data_root' in r.ns, False)
 test_fail(lambda: r.run_to(2), contains='y is not 3')
 test_eq(('data_root' in r.ns, r.ns['y']), (True, 2))
 test_fail(lambda: r.run_to(3), contains='cell 2 failed earlier')'''),
-    (23, 'import', (), r'''sslxai.devtools'''),
-    (25, 'import', (), r'''sslxai.devtools'''),
-    (26, 'test', (), r'''md = nb_to_markdown(_mk_nb([('markdown', '# T\n> one line'), ('code', '#| hide\nsecret = 1'), ('code', '1+1')],
+    (30, 'import', (), r'''sslxai.devtools'''),
+    (32, 'import', (), r'''sslxai.devtools'''),
+    (33, 'run', (), r'''show_doc(results_table)'''),
+    (34, 'run', (), r'''show_doc(nb_to_markdown)'''),
+    (35, 'test', (), r'''md = nb_to_markdown(_mk_nb([('markdown', '# T\n> one line'), ('code', '#| hide\nsecret = 1'), ('code', '1+1')],
                            tmp/'index.ipynb'))
 print(md)
 assert 'secret' not in md and '```python\n1+1\n```' in md'''),
-    (28, 'import', (), r'''sslxai.devtools'''),
-    (30, 'test', (), r'''test_eq([p.name for p in sync(check=True)], [])'''),
-    (32, 'import', (), r'''sslxai.devtools'''),
-    (33, 'run', (), r'''import json as _json
+    (37, 'import', (), r'''sslxai.devtools'''),
+    (38, 'run', (), r'''show_doc(generated_files)'''),
+    (39, 'run', (), r'''show_doc(sync)'''),
+    (40, 'run', (), r'''show_doc(sync_cli)'''),
+    (42, 'test', (), r'''test_eq([p.name for p in sync(check=True)], [])'''),
+    (44, 'import', (), r'''sslxai.devtools'''),
+    (45, 'run', (), r'''show_doc(machine_paths)'''),
+    (46, 'run', (), r'''show_doc(relative_paths)'''),
+    (47, 'run', (), r'''show_doc(run_nb)'''),
+    (48, 'run', (), r'''show_doc(run_cli)'''),
+    (49, 'run', (), r'''import json as _json
 _d = Path(tempfile.mkdtemp())
 _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_count': None, 'outputs': [],
                   'source': "import os\nfrom sslxai.core import SCALE\n(os.environ['SSLXAI_SCALE'], SCALE)"},
@@ -61,7 +78,7 @@ _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_co
 run_nb(_d/'t.ipynb', 'course')
 _out = _json.loads((_d/'t.ipynb').read_text())['cells'][0]['outputs']
 ''.join(_out[0]['data']['text/plain'])'''),
-    (34, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "('course', 'course')")                       # the scale reached the notebook
+    (50, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "('course', 'course')")                       # the scale reached the notebook
 test_fail(lambda: run_nb(_d/'t.ipynb', 'course', flags='slow'), contains='a slow cell')   # a failing cell stops the run
 test_fail(lambda: run_nb(_d/'t.ipynb', 'huge'), contains="scale must be one of ci, course, full")
 import tempfile as _tf
@@ -70,18 +87,18 @@ test_eq(relative_paths(f"{_tf.gettempdir()}/tmpab12/x.csv"), '<tmp>/tmpab12/x.cs
 ]
 nb = NbRunner('nbs/98_devtools.ipynb', CELLS)
 
-def test_98_devtools_the_rule(nbflags): nb.run_to(7, nbflags)   # nbs/98_devtools.ipynb cell 7
+def test_98_devtools_the_rule(nbflags): nb.run_to(8, nbflags)   # nbs/98_devtools.ipynb cell 8
 
-def test_98_devtools_the_rule_2(nbflags): nb.run_to(10, nbflags)   # nbs/98_devtools.ipynb cell 10
+def test_98_devtools_the_rule_2(nbflags): nb.run_to(12, nbflags)   # nbs/98_devtools.ipynb cell 12
 
-def test_98_devtools_generating_a_test_file(nbflags): nb.run_to(16, nbflags)   # nbs/98_devtools.ipynb cell 16
+def test_98_devtools_generating_a_test_file(nbflags): nb.run_to(21, nbflags)   # nbs/98_devtools.ipynb cell 21
 
-def test_98_devtools_generating_a_test_file_2(nbflags): nb.run_to(17, nbflags)   # nbs/98_devtools.ipynb cell 17
+def test_98_devtools_generating_a_test_file_2(nbflags): nb.run_to(22, nbflags)   # nbs/98_devtools.ipynb cell 22
 
-def test_98_devtools_running_the_cells(nbflags): nb.run_to(21, nbflags)   # nbs/98_devtools.ipynb cell 21
+def test_98_devtools_running_the_cells(nbflags): nb.run_to(28, nbflags)   # nbs/98_devtools.ipynb cell 28
 
-def test_98_devtools_readme_md_from_nbs_index_ipynb(nbflags): nb.run_to(26, nbflags)   # nbs/98_devtools.ipynb cell 26
+def test_98_devtools_readme_md_from_nbs_index_ipynb(nbflags): nb.run_to(35, nbflags)   # nbs/98_devtools.ipynb cell 35
 
-def test_98_devtools_sync_and_check(nbflags): nb.run_to(30, nbflags)   # nbs/98_devtools.ipynb cell 30
+def test_98_devtools_sync_and_check(nbflags): nb.run_to(42, nbflags)   # nbs/98_devtools.ipynb cell 42
 
-def test_98_devtools_running_a_notebook_at_a_scale_with_its_outputs(nbflags): nb.run_to(34, nbflags)   # nbs/98_devtools.ipynb cell 34
+def test_98_devtools_running_a_notebook_at_a_scale_with_its_outputs(nbflags): nb.run_to(50, nbflags)   # nbs/98_devtools.ipynb cell 50
