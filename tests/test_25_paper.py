@@ -151,7 +151,14 @@ else: test_close(reports['PCam valid split (other slides)']['accuracy'], hist[-1
     (29, 'run', (), r'''import pandas as pd
 table = pd.DataFrame({k: dict(patches=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in reports.items()}).T
 table'''),
-    (32, 'run', (), r'''p, y = res['PCam valid split (other slides)']
+    (31, 'test', (), r'''crop = json.loads(Path('../benchmarks/results/crop.json').read_text())['runs']     # benchmarks/crop_bench.py --longer 64
+c, w, c6 = crop['64 px crops (course recipe)'], crop['whole 96 px patches'], crop['64 px crops, 6 epochs']
+e = {k: r['gradcam']['features.norm5']['energy'] for k, r in dict(c=c, w=w, c6=c6).items()}
+assert abs(c['valid']['accuracy'] - w['valid']['accuracy']) < 0.01 and abs(c['valid']['auc'] - w['valid']['auc']) < 0.01, (c, w)  # crops hold accuracy
+assert e['c'][2] < e['w'][1] and all(v[2] < 1/9 for v in e.values()), e        # but not the maps: all below chance, the crop model furthest
+assert c['valid']['auc'] < c6['valid']['auc'] < 0.92 and c6['valid']['accuracy'] < 0.85, c6   # twice the epochs: better, still short
+'''),
+    (33, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
 r = reports['PCam valid split (other slides)']
 cm = np.array([[r['tn'], r['fp']], [r['fn'], r['tp']]])
@@ -160,7 +167,7 @@ ax.imshow(cm, cmap='Blues')
 for (i, j), c in np.ndenumerate(cm): ax.text(j, i, c, ha='center', va='center', color='white' if c > cm.max()/2 else 'black')
 ax.set_xticks([0, 1], ['normal', 'tumour']); ax.set_yticks([0, 1], ['normal', 'tumour'])
 ax.set_xlabel('predicted'); ax.set_ylabel('actual'); ax.set_title('PCam valid', fontsize=9);'''),
-    (33, 'run', (), r'''top = np.argsort(-l)[:8]
+    (34, 'run', (), r'''top = np.argsort(-l)[:8]
 tx, _ = v.get_batch(top)
 fig, axs = plt.subplots(1, 8, figsize=(10, 1.9))
 for ax, i, im in zip(axs, top, tx):
@@ -169,9 +176,9 @@ for ax, i, im in zip(axs, top, tx):
 fig.suptitle('top losses (PCam valid split)', fontsize=9); plt.tight_layout()
 top_fig = fig
 as_jpeg(fig)'''),
-    (34, 'test', (), r'''test_eq(l[top].tolist(), sorted(l.tolist(), reverse=True)[:8])
+    (35, 'test', (), r'''test_eq(l[top].tolist(), sorted(l.tolist(), reverse=True)[:8])
 assert (p[top].argmax(1) != y[top]).all() or r['accuracy'] > 0.9'''),
-    (36, 'run', (), r'''pred = p.argmax(1)
+    (37, 'run', (), r'''pred = p.argmax(1)
 pick = []
 for t, q in [(1, 1), (0, 0), (0, 1), (1, 0)]:
     pick += list(np.where((y == t) & (pred == q))[0][:2])
@@ -186,18 +193,18 @@ fig = show_cam(px, maps, labels=py, probs=torch.from_numpy(p[pick]),
 fig.suptitle(f'Grad-CAM at {layer} ({maps.shape[-2]}x{maps.shape[-1]}), predicted class', fontsize=9, y=1.02)
 cam_fig = fig
 as_jpeg(fig)'''),
-    (37, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(cam_fig.axes[0])
+    (38, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(cam_fig.axes[0])
 assert (maps >= 0).all()'''),
-    (40, 'run', (), r'''summary = {**run_info, **trained, 'fit_s': round(fit_s, 1), 'eval_s': round(eval_s, 1),
+    (41, 'run', (), r'''summary = {**run_info, **trained, 'fit_s': round(fit_s, 1), 'eval_s': round(eval_s, 1),
            'results': {k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in reports.items()}}
 if SCALE != 'ci':            # the saved course and full runs: a machine-readable record beside the notebooks (README's table)
     out = Path('results'); out.mkdir(exist_ok=True)
     (out/f'paper_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
 summary'''),
-    (42, 'test', (), r'''saved = json.loads((Path('results')/'paper_course.json').read_text())
+    (43, 'test', (), r'''saved = json.loads((Path('results')/'paper_course.json').read_text())
 plain, tta = saved['results']['PCam valid split (other slides)'], saved['results']['PCam valid split, 8-fold TTA']
 test_eq((saved['arch'], saved['recipe'], plain['n'], tta['n']), ('densenet169', 'course', 2907, 2907))
-assert 0.80 < plain['accuracy'] < 0.85 and 0.88 < plain['auc'] < 0.92, plain       # below the course targets, as stated
+assert 0.80 < plain['accuracy'] < 0.85 and 0.88 < plain['auc'] < 0.92, plain       # below 0.85 / 0.92, as stated
 assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta         # TTA does not reach them either'''),
 ]
 nb = NbRunner('nbs/25_paper.ipynb', CELLS)
@@ -212,8 +219,10 @@ def test_25_paper_one_cycle_training_figures_4_and_5(nbflags): nb.run_to(25, nbf
 
 def test_25_paper_accuracy_and_auc_with_and_without_test_time(nbflags): nb.run_to(28, nbflags)   # nbs/25_paper.ipynb cell 28
 
-def test_25_paper_confusion_matrix_and_top_losses_pcam_valid_split(nbflags): nb.run_to(34, nbflags)   # nbs/25_paper.ipynb cell 34
+def test_25_paper_accuracy_and_auc_with_and_without_test_time_2(nbflags): nb.run_to(31, nbflags)   # nbs/25_paper.ipynb cell 31
 
-def test_25_paper_grad_cam_on_grayscale_patches(nbflags): nb.run_to(37, nbflags)   # nbs/25_paper.ipynb cell 37
+def test_25_paper_confusion_matrix_and_top_losses_pcam_valid_split(nbflags): nb.run_to(35, nbflags)   # nbs/25_paper.ipynb cell 35
 
-def test_25_paper_the_numbers_of_this_run_and_the_results_file(nbflags): nb.run_to(42, nbflags)   # nbs/25_paper.ipynb cell 42
+def test_25_paper_grad_cam_on_grayscale_patches(nbflags): nb.run_to(38, nbflags)   # nbs/25_paper.ipynb cell 38
+
+def test_25_paper_the_numbers_of_this_run_and_the_results_file(nbflags): nb.run_to(43, nbflags)   # nbs/25_paper.ipynb cell 43
