@@ -72,6 +72,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/sslxai', 'doc_host': '', '
                                  'sslxai.devtools._nb_cells': ('devtools.html#_nb_cells', 'sslxai/devtools.py'),
                                  'sslxai.devtools._quote': ('devtools.html#_quote', 'sslxai/devtools.py'),
                                  'sslxai.devtools._relative_outputs': ('devtools.html#_relative_outputs', 'sslxai/devtools.py'),
+                                 'sslxai.devtools._results': ('devtools.html#_results', 'sslxai/devtools.py'),
+                                 'sslxai.devtools._section': ('devtools.html#_section', 'sslxai/devtools.py'),
                                  'sslxai.devtools._settings': ('devtools.html#_settings', 'sslxai/devtools.py'),
                                  'sslxai.devtools._slug': ('devtools.html#_slug', 'sslxai/devtools.py'),
                                  'sslxai.devtools.cell_directives': ('devtools.html#cell_directives', 'sslxai/devtools.py'),

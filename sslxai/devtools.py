@@ -219,62 +219,55 @@ def pytest_collection_modifyitems(config, items):
 # %% ../nbs/98_devtools.ipynb #9b2fc50b
 def _fmt_ci(v): return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if isinstance(v, list) and len(v) == 3 else str(v)
 
+def _results(folder, pattern):
+    "The saved result files matching `pattern`, parsed, in name order."
+    return [json.loads(f.read_text()) for f in sorted(Path(folder).glob(pattern))]
+
+def _section(out:list, header:str, rows:list):
+    "Append a markdown table (`header` and its `|---|` line, then `rows`) to `out`, a blank line apart; nothing without rows."
+    if rows: out += [""] * bool(out) + [header, '|' + '---|' * (header.count('|') - 1)] + rows
+
 def results_table(folder:Path, # the folder of result files, nbs/results
                  ) -> str:
     "Markdown tables of the saved course- and full-scale results (`paper_*`, `evaluate_*`, `simclr_*`, `explain_ssl_*`, `backbones_*`, `chest_xray_*.json`), for the README."
-    rows = []
-    for f in sorted(Path(folder).glob('paper_*.json')):
-        d = json.loads(f.read_text())
-        for split, r in d.get('results', {}).items():
-            rows.append(f"| `25_paper` ({d.get('scale')}) | {d.get('arch')} | {split} | {r['n']} | {r['accuracy']:.3f} | {r['auc']:.3f} | "
-                        f"{d.get('date')}, {d.get('machine')}, {d.get('cpu_capability')} |")
-    out = (["| notebook (scale) | model | evaluated on | patches | accuracy | ROC AUC | measured |", "|---|---|---|---|---|---|---|"] + rows) if rows else []
+    out = []
+    _section(out, "| notebook (scale) | model | evaluated on | patches | accuracy | ROC AUC | measured |",
+             [f"| `25_paper` ({d.get('scale')}) | {d.get('arch')} | {split} | {r['n']} | {r['accuracy']:.3f} | {r['auc']:.3f} | "
+              f"{d.get('date')}, {d.get('machine')}, {d.get('cpu_capability')} |"
+              for d in _results(folder, 'paper_*.json') for split, r in d.get('results', {}).items()])
     ev = []
-    for f in sorted(Path(folder).glob('evaluate_*.json')):
-        d = json.loads(f.read_text())
+    for d in _results(folder, 'evaluate_*.json'):
         ev.append(f"| `75_evaluate` ({d.get('scale')}) | Grad-CAM at `{d.get('chosen_layer')}` | {d.get('n_tp')} | {_fmt_ci(d.get('energy'))} | "
                   f"{_fmt_ci(d.get('pointing'))} | 0.111 | {_fmt_ci(d.get('deletion_minus_random'))} | {d.get('date')} |")
         lr = d.get('label_rule', {})
         for r in (r for r in lr.get('rows', []) if r.get('chosen')):   # plain vs CentreSwap training, on the same patches
             ev.append(f"| `75_evaluate` ({d.get('scale')}), {r['model']} training | Grad-CAM at `{r['layer']}` | {lr.get('n')} | {_fmt_ci(r.get('energy'))} | "
                       f"{_fmt_ci(r.get('pointing'))} | 0.111 | {_fmt_ci(r.get('deletion_minus_random'))} | {d.get('date')} |")
-    if ev: out += [""] * bool(out) + ["| notebook (scale) | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC minus random [95% CI] | measured |",
-                   "|---|---|---|---|---|---|---|---|"] + ev
+    _section(out, "| notebook (scale) | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC minus random [95% CI] | measured |", ev)
     ss = []
-    for f in sorted(Path(folder).glob('simclr_*.json')):
-        d = json.loads(f.read_text())
+    for d in _results(folder, 'simclr_*.json'):
         for k, g in d.get('gains', {}).items():
             pool, frac = k.rsplit(' ', 1)
             ss.append(f"| `55_simclr_pcam` ({d.get('scale')}) | {pool} | {float(frac):.0%} ({g['n_labels']}) | {g['acc_a']:.3f} | {g['acc_b']:.3f} | "
                       f"{100*g['gain']:+.1f} [{100*g['lo']:+.1f}, {100*g['hi']:+.1f}] | {d.get('date')} |")
-    if ss: out += [""] * bool(out) + ["| notebook (scale) | linear probe on | labels | SimCLR | same network, random init | gain, points [95% CI] | measured |",
-                   "|---|---|---|---|---|---|---|"] + ss
-    xs = []
-    for f in sorted(Path(folder).glob('explain_ssl_*.json')):
-        d = json.loads(f.read_text())
-        for r in d.get('rows', []):
-            xs.append(f"| `65_explain_ssl` ({d.get('scale')}) | {r['model']} | {r['explainer']} (`{r['layer']}`) | {d.get('n_scored')} | "
-                      f"{_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | 0.111 | {_fmt_ci(r['deletion'])} vs {r['deletion_random']:.3f} | {d.get('date')} |")
-    if xs: out += [""] * bool(out) + ["| notebook (scale) | model | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC [95% CI] vs random order | measured |",
-                   "|---|---|---|---|---|---|---|---|---|"] + xs
-    bb = []
-    for f in sorted(Path(folder).glob('backbones_*.json')):
-        d = json.loads(f.read_text())
-        for a, r in d.get('results', {}).items():
-            bb.append(f"| `27_backbones` ({d.get('scale')}) | {a} | {r['n_valid']} | {r['accuracy']:.3f} | {r['auc']:.3f} | {r['train_img_s']:.0f} | "
-                      f"`{r['layer']}` ({r['map_size']}) | {_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | {r['chance']:.3f} | {d.get('date')}, {d.get('cpu_capability')} |")
-    if bb: out += [""] * bool(out) + ["| notebook (scale) | backbone | valid patches | accuracy | ROC AUC | train img/s | Grad-CAM layer (map) | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | measured |",
-                   "|---|---|---|---|---|---|---|---|---|---|---|"] + bb
+    _section(out, "| notebook (scale) | linear probe on | labels | SimCLR | same network, random init | gain, points [95% CI] | measured |", ss)
+    _section(out, "| notebook (scale) | model | explanation | true positives | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | deletion AUC [95% CI] vs random order | measured |",
+             [f"| `65_explain_ssl` ({d.get('scale')}) | {r['model']} | {r['explainer']} (`{r['layer']}`) | {d.get('n_scored')} | "
+              f"{_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | 0.111 | {_fmt_ci(r['deletion'])} vs {r['deletion_random']:.3f} | {d.get('date')} |"
+              for d in _results(folder, 'explain_ssl_*.json') for r in d.get('rows', [])])
+    _section(out, "| notebook (scale) | backbone | valid patches | accuracy | ROC AUC | train img/s | Grad-CAM layer (map) | mass in centre box [95% CI] | peak in centre box [95% CI] | chance | measured |",
+             [f"| `27_backbones` ({d.get('scale')}) | {a} | {r['n_valid']} | {r['accuracy']:.3f} | {r['auc']:.3f} | {r['train_img_s']:.0f} | "
+              f"`{r['layer']}` ({r['map_size']}) | {_fmt_ci(r['energy'])} | {_fmt_ci(r['pointing'])} | {r['chance']:.3f} | {d.get('date')}, {d.get('cpu_capability')} |"
+              for d in _results(folder, 'backbones_*.json') for a, r in d.get('results', {}).items()])
     cx = []
-    for f in sorted(Path(folder).glob('chest_xray_*.json')):
-        d = json.loads(f.read_text()); t = d['test']
+    for d in _results(folder, 'chest_xray_*.json'):
+        t = d['test']
         cx.append(f"| `28_chest_xray` ({d.get('scale')}) | {d.get('arch')}, {d.get('size')} px, {d.get('epochs')} epochs, from scratch | {t['n']} | "
                   f"{_fmt_ci(t['accuracy_ci'])} | {t['auc']:.3f} | {t['majority']:.3f} | {d.get('date')} |")
         for m, b in d.get('baselines_medmnist_v2', {}).items():
             cx.append(f"| MedMNIST v2 (published) | {m} | 624 | {b['accuracy']:.3f} | {b['auc']:.3f} | | |")
-    if cx: out += [""] * bool(out) + ["| notebook (scale) | model | PneumoniaMNIST test images | accuracy [95% CI] | ROC AUC | always 'pneumonia' | measured |",
-                   "|---|---|---|---|---|---|---|"] + cx
-    return '\n'.join(out) if rows or ev or ss or xs or bb or cx else '(no saved course-scale results yet)'
+    _section(out, "| notebook (scale) | model | PneumoniaMNIST test images | accuracy [95% CI] | ROC AUC | always 'pneumonia' | measured |", cx)
+    return '\n'.join(out) if out else '(no saved course-scale results yet)'
 
 def nb_to_markdown(nb_path:Path, # the notebook to render, normally nbs/index.ipynb
                   ) -> str:

@@ -340,9 +340,9 @@ def format_report(r:dict, classes=('0', '1')) -> str:
 # %% ../nbs/20_train.ipynb #bb8ac7f0
 def _open(data, split=None, n_synth=2000, seed=0, size=None):
     "A source from a path (any layout `open_source` knows; X-rays at `size` px) or 'synthetic'."
-    from sslxai.data import open_source, SynthSource
+    from sslxai.data import open_source, SynthSource, PATCH
     if data is None or str(data) in ('synthetic', 'synth'):
-        if size not in (None, 96): raise ValueError(f"size={size}: synthetic patches are 96x96 px; size only resizes grayscale sources (X-ray folders, .npz)")
+        if size not in (None, PATCH): raise ValueError(f"size={size}: synthetic patches are {PATCH}x{PATCH} px; size only resizes grayscale sources (X-ray folders, .npz)")
         return SynthSource(n_synth, seed=seed)
     return open_source(data, split=split, size=size)
 
