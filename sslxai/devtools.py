@@ -12,7 +12,7 @@ from fastcore.script import call_parse
 # %% auto #0
 __all__ = ['CONFTEST', 'cell_directives', 'is_test_cell', 'project_root', 'test_names', 'nb_to_test', 'EarlierCellFailed',
            'NbRunner', 'results_table', 'nb_to_markdown', 'generated_files', 'sync', 'sync_cli', 'machine_paths',
-           'relative_paths', 'run_nb', 'run_cli']
+           'relative_paths', 'run_nb', 'run_cli', 'drop_dead_links']
 
 # %% ../nbs/98_devtools.ipynb #3446cf3b
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+:?)\s*(.*?)\s*$')
@@ -381,7 +381,7 @@ def run_nb(path, # the notebook to execute in place
         os.chdir(cwd); core.SCALE = old_scale
         if old is None: os.environ.pop('SSLXAI_SCALE', None)
         else: os.environ['SSLXAI_SCALE'] = old
-    _relative_outputs(nb)
+    _relative_outputs(nb); drop_dead_links(nb)
     write_nb(nb, dest or path)
     from nbdev.clean import clean_nb
     import json
@@ -397,3 +397,26 @@ def run_cli(nb:str, # the notebook, e.g. nbs/25_paper.ipynb
     "Execute a notebook at a scale and save its outputs in place."
     dt = run_nb(nb, scale, flags)
     print(f"ran {nb} at scale {scale} in {dt:.0f} s; outputs saved")
+
+# %% ../nbs/98_devtools.ipynb #6f863927
+_SOURCE_LINK = re.compile(r'^\[source\]\([^)]*\)\{target="_blank"[^}]*\}\n?$')
+
+def drop_dead_links(nb, # a notebook (execnb's or a dict), changed in place
+                    git_url:str=None, # the repository's address; default: `git_url` of settings.ini
+                   ) -> int: # how many links were dropped
+    "Drop `show_doc`'s `[source](...)` lines (and the blank line after each) from the outputs when there is no `git_url`."
+    if git_url is None: git_url = _settings(project_root())[1].get('git_url', '')
+    if git_url: return 0
+    n = 0
+    for cell in nb['cells']:
+        for o in cell.get('outputs', []):
+            md = o.get('data', {}).get('text/markdown')
+            if not isinstance(md, (list, str)): continue
+            keep, after = [], False
+            for line in (md.splitlines(keepends=True) if isinstance(md, str) else md):
+                if _SOURCE_LINK.match(line): n += 1; after = True; continue
+                if not (after and line == '\n'): keep.append(line)
+                after = False
+            o['data']['text/markdown'] = ''.join(keep) if isinstance(md, str) else keep
+    return n
+

@@ -24,8 +24,8 @@ from .data import PathoAug, CENTRE, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open
 
 # %% auto #0
-__all__ = ['RECIPES', 'SETTINGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'world', 'is_main', 'say',
-           'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint', 'Checkpoint',
+__all__ = ['RECIPES', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'world', 'is_main',
+           'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint', 'Checkpoint',
            'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore', 'PeerLost',
            'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe', 'finish', 'train_cli']
 
@@ -145,13 +145,19 @@ class Checkpoint(Callback):
                  meta:dict, # the run's configuration: `--resume` checks it
                  log:bool=True, # print one line per epoch
                  start:int=0, # epochs already done (resume): the skipped ones are not saved again
+                 batches:bool=False, # also keep each training batch's learning rate, momentum and smoothed loss in the history
                 ): store_attr(); self.path = Path(path); self.history = []
     def before_fit(self): self.t0 = time.perf_counter()
+    def before_epoch(self): self.trace = {'lr': [], 'mom': [], 'loss': []}
+    def after_batch(self):
+        if not (self.batches and self.training): return
+        h = self.opt.hypers[-1]
+        for k, v in (('lr', h['lr']), ('mom', h.get('mom', float('nan'))), ('loss', self.smooth_loss)): self.trace[k].append(round(float(v), 6))
     def after_epoch(self):
         if self.epoch < self.start: return
         vals = [float(v) for v in self.recorder.log[1:-1]] if self.recorder.log else []
         self.history.append(dict(epoch=self.epoch, **dict(zip(self.recorder.metric_names[1:-1], vals)),
-                                 seconds=round(time.perf_counter() - self.t0, 1)))
+                                 seconds=round(time.perf_counter() - self.t0, 1), **({'batches': self.trace} if self.batches else {})))
         if not is_main(): return
         model = getattr(self.learn.model, 'module', self.learn.model)          # the model inside DistributedDataParallel
         st = {'model': model.state_dict(), 'opt': self.learn.opt.state_dict()}
@@ -159,7 +165,7 @@ class Checkpoint(Callback):
         if self.log:
             h = self.history[-1]
             print(f"epoch {self.epoch + 1}/{self.n_epoch}: " + ', '.join(f"{k} {v:.4f}" for k, v in h.items()
-                  if k not in ('epoch', 'seconds')) + f"; {h['seconds']:.0f} s; checkpoint saved", flush=True)
+                  if k not in ('epoch', 'seconds', 'batches')) + f"; {h['seconds']:.0f} s; checkpoint saved", flush=True)
 
 # %% ../nbs/21_recipe.ipynb #d5367df2
 RECIPES = {
@@ -167,7 +173,11 @@ RECIPES = {
     'ci': dict(arch='tiny_densenet', epochs=2, lr=1e-2, wd=1e-2, bs=64, crop=None, precision='auto', seed=0, n=1024),
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
-SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size')
+SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug')
+AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default, 'strong' is closer to Tellez et al.'s HED-strong
+    'light': dict(hed=0.03, brightness=0.05, contrast=0.05),
+    'strong': dict(hed=0.1, brightness=0.15, contrast=0.15),
+}
 
 def data_fingerprint(src) -> str:
     "A short hash of a source's item names (relative to its folder), labels and splits: the same data gives the same key."
@@ -209,6 +219,7 @@ def recipe_config(recipe:str='course', # a name in `RECIPES`
     if not cfg['lr'] > 0: raise ValueError(f"lr must be positive, got {cfg['lr']}")
     if cfg.get('n') is not None and cfg['n'] < 2*cfg['bs']: raise ValueError(f"n={cfg['n']} is too small: at least 2 batches (2*bs = {2*cfg['bs']}) are needed")
     if cfg.get('swap') is not None and not 0 <= cfg['swap'] <= 1: raise ValueError(f"swap must lie in [0, 1], got {cfg['swap']}")
+    if cfg.get('aug') is not None and cfg['aug'] not in AUGS: raise ValueError(f"unknown aug {cfg['aug']!r}; choose from {', '.join(AUGS)}")
     if 'valid_pct' in cfg and not 0 < cfg['valid_pct'] < 1: raise ValueError(f"valid_pct must lie in (0, 1), got {cfg['valid_pct']}")
     return cfg
 
@@ -296,14 +307,15 @@ def distributed(learn, # a Learner whose `dls` went through `shard_dls`
 
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
 def _augs(cfg):
-    "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`); else `pcam_dls`'s default for the source."
-    if not (cfg.get('swap') or cfg.get('crop')): return True     # H&E: `PathoAug`; grayscale X-rays: brightness and contrast only
-    return ([CentreSwap(cfg['swap'])] if cfg.get('swap') else []) + [LabelCrop(cfg['crop']) if cfg.get('crop') else PathoAug()]
+    "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`) at the strength `aug`; else `pcam_dls`'s default for the source."
+    if not (cfg.get('swap') or cfg.get('crop') or cfg.get('aug')): return True     # H&E: `PathoAug`; grayscale X-rays: brightness and contrast only
+    kw = AUGS[cfg.get('aug') or 'light']
+    return ([CentreSwap(cfg['swap'])] if cfg.get('swap') else []) + [LabelCrop(cfg['crop'], **kw) if cfg.get('crop') else PathoAug(**kw)]
 
 def _describe(cfg, dls):
     "The lines a run prints about its data, model and budget (in process 0)."
     crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
-           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '')
+           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '') + (f", {cfg['aug']} colour jitter" if cfg.get('aug') else '')
     if cfg.get('world_size', 1) > 1: say(batch_line(cfg['bs'], cfg['lr'], cfg['world_size']))
     say(f"data: train {len(dls.train_ds)}, valid {len(dls.valid_ds)}; {cfg['arch']}, {cfg['epochs']} epochs "
         f"({cfg['epochs']*len(dls.train)*cfg['bs']:,} training images{crop}), lr {cfg['lr']}, wd {cfg['wd']}, bs {cfg['bs']}, "
@@ -347,7 +359,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     if resume:
         restore(learn, state)
         say(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
-    cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start); cb.history = list(history)
+    cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start, batches=True); cb.history = list(history)
     _describe(cfg, dls)
     t0 = time.perf_counter()
     try:
@@ -393,6 +405,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               crop:int=None, # train on random crops of this side that hold the centre 32x32 (LabelCrop)
               size:int=None, # X-rays (`.npz`, grayscale folders): the side in px they are read at (default 96); PCam is 96 px
               valid_pct:float=None, # share held out at random when the data has no valid split (default 0.2)
+              aug:str=None, # colour jitter of H&E patches: 'light' (default) or 'strong' (see `AUGS`)
               swap:float=None, # share of each batch whose border comes from the other class (CentreSwap: teaches the label rule)
               pretrained:bool=False, # start from ImageNet weights (downloads them once)
               precision:str='auto', # 'auto' (bf16 only where the CPU has it natively), 'bf16' or 'float32'
@@ -402,7 +415,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
-    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size,
+    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size, aug=aug,
                 pretrained=pretrained or None, precision=None if precision == 'auto' else precision)
     run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None,
                        timeout=timeout, **over)

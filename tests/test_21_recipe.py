@@ -53,11 +53,15 @@ test_eq(torch.load(tmp/'ck.pth')['epoch'], 0); test_eq(sorted(p.name for p in tm
     (28, 'run', (), r'''set_seed(0)
 dls_s = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls_s, 'tiny_densenet')
-with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}))
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}, batches=True))
 ck = load_checkpoint(tmp/'run.pth')
-ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']]'''),
+ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']], ck['history'][0]['batches']['lr'][:3]'''),
     (29, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
-test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])'''),
+test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])
+test_eq([len(h['batches']['lr']) for h in ck['history']], [len(dls_s.train)]*2)        # one entry per training batch
+test_close(max(max(h['batches']['lr']) for h in ck['history']), 1e-2, eps=1e-3)   # the one-cycle peak
+lrs = [v for h in ck['history'] for v in h['batches']['lr']]
+assert lrs[0] < max(lrs)/10 and lrs[-1] < max(lrs)/5 and np.argmax(lrs) < len(lrs)/2   # warms up to its peak, anneals'''),
     (31, 'import', (), r'''sslxai.recipe'''),
     (32, 'run', (), r'''show_doc(recipe_config)'''),
     (33, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
@@ -66,6 +70,7 @@ assert run_key(recipe_config('ci'), 'abc') != run_key(recipe_config('ci', lr=3e-
 assert data_fingerprint(SynthSource(64, seed=0)) != data_fingerprint(SynthSource(64, seed=1))
 test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at least 1, got -1')
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
+test_fail(lambda: recipe_config('ci', aug='wild'), contains="unknown aug 'wild'; choose from light, strong")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
 test_eq(run_key(recipe_config('course'), 'abc'), '6c3313cf94e2')            # a single process keeps the keys of cached models'''),
     (36, 'import', (), r'''sslxai.recipe'''),

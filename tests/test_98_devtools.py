@@ -65,9 +65,18 @@ assert 'secret' not in md and '```python\n1+1\n```' in md'''),
     (44, 'import', (), r'''sslxai.devtools'''),
     (45, 'run', (), r'''show_doc(machine_paths)'''),
     (46, 'run', (), r'''show_doc(relative_paths)'''),
-    (47, 'run', (), r'''show_doc(run_nb)'''),
-    (48, 'run', (), r'''show_doc(run_cli)'''),
-    (49, 'run', (), r'''import json as _json
+    (48, 'import', (), r'''sslxai.devtools'''),
+    (49, 'run', (), r'''show_doc(drop_dead_links)'''),
+    (50, 'test', (), r'''_md = ['[source](/blob/main/sslxai/recipe.py#L33){target="_blank" style="float:right; font-size:smaller"}\n', '\n', '### Checkpoint\n']
+_doc = {'cells': [{'outputs': [{'data': {'text/markdown': list(_md)}}]}]}
+test_eq(drop_dead_links(_doc, git_url=''), 1); test_eq(_doc['cells'][0]['outputs'][0]['data']['text/markdown'], ['### Checkpoint\n'])
+_doc = {'cells': [{'outputs': [{'data': {'text/markdown': list(_md)}}]}]}
+test_eq(drop_dead_links(_doc, git_url='https://github.com/o/r'), 0); test_eq(len(_doc['cells'][0]['outputs'][0]['data']['text/markdown']), 3)
+_doc = {'cells': [{'outputs': [{'data': {'text/markdown': ''.join(_md)}}]}]}   # execnb keeps a string
+test_eq(drop_dead_links(_doc, git_url=''), 1); test_eq(_doc['cells'][0]['outputs'][0]['data']['text/markdown'], '### Checkpoint\n')'''),
+    (51, 'run', (), r'''show_doc(run_nb)'''),
+    (52, 'run', (), r'''show_doc(run_cli)'''),
+    (53, 'run', (), r'''import json as _json
 _d = Path(tempfile.mkdtemp())
 _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_count': None, 'outputs': [],
                   'source': "import os\nfrom sslxai.core import SCALE\n(os.environ['SSLXAI_SCALE'], SCALE)"},
@@ -78,7 +87,7 @@ _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_co
 run_nb(_d/'t.ipynb', 'course')
 _out = _json.loads((_d/'t.ipynb').read_text())['cells'][0]['outputs']
 ''.join(_out[0]['data']['text/plain'])'''),
-    (50, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "('course', 'course')")                       # the scale reached the notebook
+    (54, 'test', (), r'''test_eq(''.join(_out[0]['data']['text/plain']), "('course', 'course')")                       # the scale reached the notebook
 test_fail(lambda: run_nb(_d/'t.ipynb', 'course', flags='slow'), contains='a slow cell')   # a failing cell stops the run
 test_fail(lambda: run_nb(_d/'t.ipynb', 'huge'), contains="scale must be one of ci, course, full")
 import tempfile as _tf
@@ -102,3 +111,5 @@ def test_98_devtools_readme_md_from_nbs_index_ipynb(nbflags): nb.run_to(35, nbfl
 def test_98_devtools_sync_and_check(nbflags): nb.run_to(42, nbflags)   # nbs/98_devtools.ipynb cell 42
 
 def test_98_devtools_running_a_notebook_at_a_scale_with_its_outputs(nbflags): nb.run_to(50, nbflags)   # nbs/98_devtools.ipynb cell 50
+
+def test_98_devtools_running_a_notebook_at_a_scale_with_its_outputs_2(nbflags): nb.run_to(54, nbflags)   # nbs/98_devtools.ipynb cell 54
