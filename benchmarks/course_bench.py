@@ -24,6 +24,7 @@ VARIANTS = {   # name: settings changed from the course recipe
     "lr_find's rate and weight decay (1e-3, 1e-4)": dict(lr=1e-3, wd=1e-4),
     'batch 32 (twice the steps)': dict(bs=32),
     "half lr_find's rate (5e-4, 1e-4)": dict(lr=5e-4, wd=1e-4),
+    "lr_find's rate and weight decay, 6 epochs": dict(lr=1e-3, wd=1e-4, epochs=6),
     'strong colour jitter, 6 epochs': dict(aug='strong', epochs=6),
     'random split': dict(valid_pct=0.2),
 }
