@@ -175,6 +175,8 @@ half, run0 = sc["half lr_find's rate (5e-4, 1e-4)"], json.loads(Path('results/pa
 assert half['auc'] > run0['auc'] and half['accuracy'] < run0['accuracy'], (half, run0)     # against the saved run (AVX2, float32)
 rs = runs['random split']['scores']
 assert rs['random 20% of the training folder (shares slides)']['accuracy'] > rs['PCam valid split (other slides)']['accuracy'] + 0.03, rs
+six = sc["lr_find's rate and weight decay, 6 epochs"]
+assert six['auc'] >= 0.92 and six['accuracy'] < 0.85 and runs["lr_find's rate and weight decay, 6 epochs"]['train_images'] > 110_000, six
 '''),
     (35, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
