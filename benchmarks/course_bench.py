@@ -45,10 +45,9 @@ def run_variant(name, data, quick):
     t0 = time.perf_counter()
     scores = {'PCam valid split (other slides)': binary_report(*predict_source(model, meta, valid, vidx, progress=False))}
     if split:
-        held = np.asarray(run['dls'].valid_idxs) if not run.get('cached') else None
-        if held is None:    # a cached run: the same seeded split again
-            from sslxai.data import pcam_dls
-            held = np.asarray(pcam_dls(src, bs=64, seed=0, valid_pct=0.2, n=over.get('n')).valid_idxs)
+        from sslxai.data import pcam_dls     # a cached run has no data loaders: the same seeded split again
+        dls = run['dls'] if not run.get('cached') else pcam_dls(src, bs=64, seed=0, valid_pct=0.2, n=over.get('n'))
+        held = np.asarray(dls.valid_idxs)
         scores['random 20% of the training folder (shares slides)'] = binary_report(*predict_source(model, meta, src, held, progress=False))
     hist = res.get('history') or []
     return dict(settings=VARIANTS[name], fit_s=res.get('fit_s'), cached=bool(res.get('cached')), precision=res.get('precision_used'),

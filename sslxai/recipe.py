@@ -5,7 +5,7 @@
 # %% ../nbs/21_recipe.ipynb #2e9a7841
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
-import contextlib, datetime, hashlib, json, os, shutil, sys, time
+import contextlib, datetime, inspect, hashlib, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -174,8 +174,8 @@ RECIPES = {
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
 SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug')
-AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default, 'strong' is closer to Tellez et al.'s HED-strong
-    'light': dict(hed=0.03, brightness=0.05, contrast=0.05),
+AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default (read from its signature), 'strong' is closer to Tellez et al.'s HED-strong
+    'light': {k: inspect.signature(PathoAug).parameters[k].default for k in ('hed', 'brightness', 'contrast')},
     'strong': dict(hed=0.1, brightness=0.15, contrast=0.15),
 }
 

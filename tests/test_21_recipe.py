@@ -72,7 +72,8 @@ test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at le
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', aug='wild'), contains="unknown aug 'wild'; choose from light, strong")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
-test_eq(run_key(recipe_config('course'), 'abc'), '6c3313cf94e2')            # a single process keeps the keys of cached models'''),
+test_eq(run_key(recipe_config('course'), 'abc'), '6c3313cf94e2')            # a single process keeps the keys of cached models
+test_eq({k: getattr(PathoAug(), k) for k in AUGS['light']}, AUGS['light']); test_eq(AUGS['light'], dict(hed=0.03, brightness=0.05, contrast=0.05))'''),
     (36, 'import', (), r'''sslxai.recipe'''),
     (39, 'import', (), r'''sslxai.recipe'''),
     (41, 'import', (), r'''sslxai.recipe'''),
