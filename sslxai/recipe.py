@@ -169,7 +169,7 @@ class Checkpoint(Callback):
 
 # %% ../nbs/21_recipe.ipynb #d5367df2
 RECIPES = {
-    'course': dict(arch='densenet169', epochs=3, lr=2e-3, wd=1e-2, bs=64, crop=64, precision='auto', seed=0),
+    'course': dict(arch='densenet169', epochs=6, lr=1e-3, wd=1e-4, bs=64, crop=64, precision='auto', seed=0),
     'ci': dict(arch='tiny_densenet', epochs=2, lr=1e-2, wd=1e-2, bs=64, crop=None, precision='auto', seed=0, n=1024),
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
@@ -306,9 +306,13 @@ def distributed(learn, # a Learner whose `dls` went through `shard_dls`
                        f"the last finished epoch is in the checkpoint: launch the same command again with --resume") from None
 
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
-def _augs(cfg):
+def _augs(cfg, gray:bool=False):
     "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`) at the strength `aug`; else `pcam_dls`'s default for the source."
     if not (cfg.get('swap') or cfg.get('crop') or cfg.get('aug')): return True     # H&E: `PathoAug`; grayscale X-rays: brightness and contrast only
+    if gray:     # stain jitter and PCam's centre box mean nothing on an X-ray: refuse rather than apply them
+        used = ', '.join(f'{k}={cfg[k]!r}' for k in ('crop', 'swap', 'aug') if cfg.get(k))
+        raise ValueError(f"{used}: H&E patch settings (stain jitter, PCam's centre 32x32 box), but the data are grayscale "
+                         f"images (X-rays); train them without these (the 'default' recipe has none)")
     kw = AUGS[cfg.get('aug') or 'light']
     return ([CentreSwap(cfg['swap'])] if cfg.get('swap') else []) + [LabelCrop(cfg['crop'], **kw) if cfg.get('crop') else PathoAug(**kw)]
 
@@ -351,7 +355,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     device = start_group(timeout)
     set_seed(cfg['seed'])
     dls = shard_dls(pcam_dls(src, bs=pbs, seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
-                             aug=_augs(cfg), device=device))
+                             aug=_augs(cfg, getattr(src, 'gray', False)), device=device))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
     say(f"precision: {name} ({why})")
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])

@@ -109,15 +109,15 @@ if cfg['recipe'] is None:
     trained = dict(lr=lr, wd=best_wd, epochs=cfg['epochs'], cached=False)
 else:
     run = train_recipe(train_src if not REAL else data_path('pcam-subset'), cfg['recipe'], progress=False)
-    finish(run)                                        # the model file (written once, then found in the cache)
+    done = finish(run)                                 # the model file (written once, then found in the cache), its summary
     model, meta = load_model(run['final'])
     stats, hist = meta['stats'], run['history']
     trained = dict(lr=run['cfg']['lr'], wd=run['cfg']['wd'], epochs=run['cfg']['epochs'], cached=run['cached'],
-                   train_s=sum(h['seconds'] for h in hist) if not run['cached'] else run.get('fit_s'),
-                   trained_on=run.get('date'), train_threads=run.get('threads'), train_precision=run.get('precision_used'))
+                   train_s=round(done['fit_s'], 1), trained_on=done['date'], train_threads=done['threads'],
+                   train_precision=done['precision_used'])
 fit_s = time.perf_counter() - t0
 model = model.to(device).eval()
-trained, hist[-1]'''),
+trained, {k: v for k, v in hist[-1].items() if k != 'batches'}'''),
     (24, 'run', (), r'''fig, axs = plt.subplots(1, 2, figsize=(9, 2.6))
 if cfg['recipe'] is None:
     lrs = np.array(learn.recorder.hps['lr']); axs[0].plot(lrs); axs[0].set_xlabel('batch')
@@ -167,17 +167,21 @@ assert c['valid']['auc'] < c6['valid']['auc'] < 0.92 and c6['valid']['accuracy']
 '''),
     (33, 'test', (), r'''runs = json.loads(Path('../benchmarks/results/course.json').read_text())['runs']      # benchmarks/course_bench.py
 sc = {k: r['scores']['PCam valid split (other slides)'] for k, r in runs.items()}
-assert all(s['accuracy'] < 0.85 and s['auc'] < 0.92 for k, s in sc.items() if runs[k]['train_images'] < 60_000), sc   # none on the budget
-lrwd, base = sc["lr_find's rate and weight decay (1e-3, 1e-4)"], crop['64 px crops (course recipe)']['valid']   # the recipe on the same CPU
-assert lrwd['accuracy'] > base['accuracy'] and lrwd['auc'] > base['auc'], (lrwd, base)
+assert all(r['train_images']*(64/96)**2 <= 57_408 for r in runs.values())              # all within the course budget's pixels
+assert all(s['accuracy'] < 0.85 for s in sc.values()), sc                               # none reaches the accuracy target
+assert [k for k, s in sc.items() if s['auc'] >= 0.92] == ['course recipe'], sc          # the AUC target: this recipe on the AVX2 CPU only
+now = json.loads(Path('results/paper_course.json').read_text())['results']['PCam valid split (other slides)']   # the saved run above
+two = sc['course recipe']                                                               # the same recipe on the AVX2 CPU, float32
+assert now['auc'] < 0.92 and abs(now['auc'] - two['auc']) < 0.01 and abs(now['accuracy'] - two['accuracy']) < 0.01, (now, two)
+first, base = sc['first course recipe (3 epochs, 2e-3, 0.01)'], crop['64 px crops (course recipe)']['valid']   # the first recipe on each CPU
+assert two['auc'] > first['auc'] + 0.02 and now['auc'] > base['auc'] + 0.02, (two, first, now, base)   # the recipe's AUC gain on each CPU
+lr3 = sc["lr_find's rate and weight decay (1e-3, 1e-4)"]
+assert lr3['accuracy'] > base['accuracy'] and lr3['auc'] > base['auc'] and lr3['auc'] < now['auc'], (lr3, base)
 assert sc['batch 32 (twice the steps)']['auc'] < base['auc'] - 0.03 and sc['strong colour jitter']['auc'] < base['auc'], sc
-half, run0 = sc["half lr_find's rate (5e-4, 1e-4)"], json.loads(Path('results/paper_course.json').read_text())['results']['PCam valid split (other slides)']
-assert half['auc'] > run0['auc'] and half['accuracy'] < run0['accuracy'], (half, run0)     # against the saved run (AVX2, float32)
-rs = runs['random split']['scores']
-assert rs['random 20% of the training folder (shares slides)']['accuracy'] > rs['PCam valid split (other slides)']['accuracy'] + 0.03, rs
-six = sc["lr_find's rate and weight decay, 6 epochs"]
-assert six['auc'] >= 0.92 and six['accuracy'] < 0.85 and runs["lr_find's rate and weight decay, 6 epochs"]['train_images'] > 110_000, six
-'''),
+half = sc["half lr_find's rate (5e-4, 1e-4)"]
+assert half['auc'] > first['auc'] and half['accuracy'] < first['accuracy'], (half, first)     # both on the AVX2 CPU
+rs = runs['random split, first recipe']['scores']
+assert rs['random 20% of the training folder (shares slides)']['accuracy'] > rs['PCam valid split (other slides)']['accuracy'] + 0.03, rs'''),
     (35, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
 r = reports['PCam valid split (other slides)']
@@ -216,16 +220,21 @@ as_jpeg(fig)'''),
     (40, 'test', (), r'''test_eq(maps.shape[0], len(pick)); test_fig_exists(cam_fig.axes[0])
 assert (maps >= 0).all()'''),
     (43, 'run', (), r'''summary = {**run_info, **trained, 'fit_s': round(fit_s, 1), 'eval_s': round(eval_s, 1),
-           'results': {k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in reports.items()}}
+           'results': {k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4), **{c: int(r[c]) for c in ('tn', 'fp', 'fn', 'tp')})
+                       for k, r in reports.items()}}
+rs = json.loads(Path('../benchmarks/results/course.json').read_text())['runs'].get('random split')
+if SCALE == 'course' and rs and rs['settings'] == {'valid_pct': 0.2}:   # the same recipe on a random 80% (course_bench): a second run
+    for k, s in rs['scores'].items(): summary['results'][f"random-split model: {k}"] = {**s, 'trained_on': rs['date'], 'cpu_capability': rs['cpu_capability']}
 if SCALE != 'ci':            # the saved course and full runs: a machine-readable record beside the notebooks (README's table)
     out = Path('results'); out.mkdir(exist_ok=True)
     (out/f'paper_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')
 summary'''),
     (45, 'test', (), r'''saved = json.loads((Path('results')/'paper_course.json').read_text())
 plain, tta = saved['results']['PCam valid split (other slides)'], saved['results']['PCam valid split, 8-fold TTA']
-test_eq((saved['arch'], saved['recipe'], plain['n'], tta['n']), ('densenet169', 'course', 2907, 2907))
-assert 0.80 < plain['accuracy'] < 0.85 and 0.88 < plain['auc'] < 0.92, plain       # below 0.85 / 0.92, as stated
-assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta         # TTA does not reach them either'''),
+test_eq((saved['arch'], saved['recipe'], saved['epochs'], saved['lr'], saved['wd'], plain['n'], tta['n']), ('densenet169', 'course', 6, 1e-3, 1e-4, 2907, 2907))
+assert 0.80 < plain['accuracy'] < 0.85 and 0.90 < plain['auc'] < 0.92, plain       # below 0.85 / 0.92, as stated
+assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta         # TTA does not reach them either
+assert plain['fn'] > 1.5*plain['fp'] and plain['fn'] + plain['tp'] == 1407, plain  # most errors are missed tumour'''),
 ]
 nb = NbRunner('nbs/25_paper.ipynb', CELLS)
 

@@ -36,7 +36,8 @@ cfg'''),
     (6, 'run', (), r'''train_src, valid_src, data_used = real_or_synth(2000, 600)
 print(data_used, '|', len(train_src), 'train,', len(valid_src), 'valid')'''),
     (8, 'run', (), r'''sup_data = data_path('pcam-subset') if has_real_data() else 'synthetic'
-crun = train_recipe(sup_data, cfg['recipe'], progress=False); cres = finish(crun)
+first = dict(epochs=3, lr=2e-3, wd=1e-2) if SCALE == 'course' else {}   # the first course recipe: the model the saved run explains
+crun = train_recipe(sup_data, cfg['recipe'], progress=False, **first); cres = finish(crun)
 sup_model, sup_meta = load_model(crun['final']); sup_model.eval()
 srun = pretrain_recipe(train_src, valid_src, cfg['ssl_recipe'], progress=False)
 ssl_trained, ssl_init, sres = load_pretrained(srun['folder'])

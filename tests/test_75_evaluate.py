@@ -298,12 +298,13 @@ lr_saved = json.loads(Path('results/evaluate_course.json').read_text())['label_r
 test_eq(set(lr_saved['models']), {'plain', 'CentreSwap'})
 rr = {(r['model'], r['layer']): r for r in lr_saved['rows']}
 ch = {k: v['chosen_layer'] for k, v in lr_saved['models'].items()}
-assert rr['CentreSwap', ch['CentreSwap']]['energy'][1] > 1024/9216                     # above chance, interval excludes it
-assert rr['plain', ch['plain']]['energy'][2] < rr['CentreSwap', ch['CentreSwap']]['energy'][1] + 0.01
-assert rr['CentreSwap', 'features.norm5']['pointing'][0] >= 2*1024/9216                # norm5: at least twice chance
+n5 = 'features.norm5'
+assert rr['CentreSwap', n5]['energy'][1] > 1024/9216 > rr['plain', n5]['energy'][0]          # norm5: above chance (interval excludes it); plain below
+assert rr['plain', n5]['energy'][2] < rr['CentreSwap', n5]['energy'][1]                      # the two intervals apart
+assert rr['CentreSwap', ch['CentreSwap']]['energy'][1] <= 1024/9216 < rr['CentreSwap', ch['CentreSwap']]['energy'][0]   # chosen layer: above, not clearly
+assert rr['CentreSwap', n5]['pointing'][0] >= 2*1024/9216 > rr['CentreSwap', n5]['pointing'][1]   # norm5: about twice chance
 assert lr_saved['models']['CentreSwap']['swapped_accuracy'] > lr_saved['models']['plain']['swapped_accuracy']
-assert lr_saved['models']['CentreSwap']['valid_accuracy'] < lr_saved['models']['plain']['valid_accuracy']
-'''),
+assert lr_saved['models']['CentreSwap']['valid_accuracy'] < lr_saved['models']['plain']['valid_accuracy']'''),
     (95, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
