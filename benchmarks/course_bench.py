@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FIRST = dict(epochs=3, lr=2e-3, wd=1e-2)    # the first course recipe, as changes from the current one
+from sslxai.recipe import FIRST_COURSE as FIRST    # the first course recipe, as changes from the current one
 VARIANTS = {   # name: settings changed from the current course recipe
     'course recipe': {},
     'first course recipe (3 epochs, 2e-3, 0.01)': FIRST,

@@ -24,10 +24,11 @@ from .data import PathoAug, CENTRE, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open
 
 # %% auto #0
-__all__ = ['RECIPES', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap', 'world', 'is_main',
-           'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint', 'Checkpoint',
-           'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore', 'PeerLost',
-           'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe', 'finish', 'train_cli']
+__all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap',
+           'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint',
+           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore',
+           'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe', 'finish',
+           'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -173,6 +174,7 @@ RECIPES = {
     'ci': dict(arch='tiny_densenet', epochs=2, lr=1e-2, wd=1e-2, bs=64, crop=None, precision='auto', seed=0, n=1024),
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
+FIRST_COURSE = dict(epochs=3, lr=2e-3, wd=1e-2)   # the first `course` recipe, as changes to the current one (older saved runs)
 SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug')
 AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default (read from its signature), 'strong' is closer to Tellez et al.'s HED-strong
     'light': {k: inspect.signature(PathoAug).parameters[k].default for k in ('hed', 'brightness', 'contrast')},

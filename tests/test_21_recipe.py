@@ -73,6 +73,7 @@ test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', aug='wild'), contains="unknown aug 'wild'; choose from light, strong")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
 test_eq(run_key(recipe_config('course'), 'abc'), '379120419b91')            # a single process keeps the keys of cached models
+test_eq(run_key(recipe_config('course', **FIRST_COURSE), 'abc'), '6c3313cf94e2')   # the first course recipe's key, as before the change
 test_eq({k: getattr(PathoAug(), k) for k in AUGS['light']}, AUGS['light']); test_eq(AUGS['light'], dict(hed=0.03, brightness=0.05, contrast=0.05))'''),
     (36, 'import', (), r'''sslxai.recipe'''),
     (39, 'import', (), r'''sslxai.recipe'''),

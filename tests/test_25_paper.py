@@ -222,9 +222,6 @@ assert (maps >= 0).all()'''),
     (43, 'run', (), r'''summary = {**run_info, **trained, 'fit_s': round(fit_s, 1), 'eval_s': round(eval_s, 1),
            'results': {k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4), **{c: int(r[c]) for c in ('tn', 'fp', 'fn', 'tp')})
                        for k, r in reports.items()}}
-rs = json.loads(Path('../benchmarks/results/course.json').read_text())['runs'].get('random split')
-if SCALE == 'course' and rs and rs['settings'] == {'valid_pct': 0.2}:   # the same recipe on a random 80% (course_bench): a second run
-    for k, s in rs['scores'].items(): summary['results'][f"random-split model: {k}"] = {**s, 'trained_on': rs['date'], 'cpu_capability': rs['cpu_capability']}
 if SCALE != 'ci':            # the saved course and full runs: a machine-readable record beside the notebooks (README's table)
     out = Path('results'); out.mkdir(exist_ok=True)
     (out/f'paper_{SCALE}.json').write_text(json.dumps(summary, indent=1, default=str) + '\n')

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from fastcore.test import test_eq, test_close, test_fig_exists
 from sslxai.core import SCALE, provenance, has_real_data, data_path
 from sslxai.data import real_or_synth, ArraySource, to_gray
-from sslxai.recipe import train_recipe, finish
+from sslxai.recipe import train_recipe, finish, FIRST_COURSE
 from sslxai.train import load_model, predict_source, to_input
 from sslxai.pretrain import pretrain_recipe, load_pretrained
 from sslxai.augment import SimCLRAugment
@@ -36,7 +36,7 @@ cfg'''),
     (6, 'run', (), r'''train_src, valid_src, data_used = real_or_synth(2000, 600)
 print(data_used, '|', len(train_src), 'train,', len(valid_src), 'valid')'''),
     (8, 'run', (), r'''sup_data = data_path('pcam-subset') if has_real_data() else 'synthetic'
-first = dict(epochs=3, lr=2e-3, wd=1e-2) if SCALE == 'course' else {}   # the first course recipe: the model the saved run explains
+first = FIRST_COURSE if SCALE == 'course' else {}   # the first course recipe: the model the saved run explains
 crun = train_recipe(sup_data, cfg['recipe'], progress=False, **first); cres = finish(crun)
 sup_model, sup_meta = load_model(crun['final']); sup_model.eval()
 srun = pretrain_recipe(train_src, valid_src, cfg['ssl_recipe'], progress=False)
