@@ -13,6 +13,7 @@ import torch.distributed as dist
 from fastcore.basics import store_attr
 from fastcore.script import call_parse
 from fastai.callback.core import Callback
+from fastprogress.core import IN_NOTEBOOK
 from fastai.callback.schedule import *  # noqa: F401,F403  (fit_one_cycle)
 from fastai.vision.core import TensorImage
 from fastai.data.transforms import ItemTransform
@@ -26,9 +27,9 @@ from .train import pcam_learner, save_model, FastCPU, _open
 # %% auto #0
 __all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap',
            'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint',
-           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'resume_point', 'restore',
-           'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe', 'finish',
-           'train_cli']
+           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'show_bars', 'resume_point',
+           'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe',
+           'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -234,8 +235,13 @@ def _diff(a:dict, b:dict) -> str:
 
 def _folder(cfg, key, recipe): return cache_dir('models', f"{cfg['arch']}-{recipe}-{key}")
 
+def show_bars(progress:bool) -> bool:
+    "Bars where someone watches them (a terminal, a notebook); none in a log file, where `Checkpoint` writes one line per epoch."
+    return progress and (sys.stdout.isatty() or IN_NOTEBOOK)
+
 def _fit(learn, cfg, cbs, start, progress):
-    "`fit_one_cycle` from epoch `start` of a configuration, with or without bars (one line per epoch from `Checkpoint`)."
+    "`fit_one_cycle` from epoch `start` of a configuration, with bars if `show_bars(progress)`, else silent."
+    progress = show_bars(progress)
     with (contextlib.nullcontext() if progress else learn.no_bar()), (contextlib.nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], cbs=cbs, start_epoch=start)
 
@@ -344,6 +350,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     pbs = process_batch(cfg['bs'], ws)
     if ws > 1: cfg = {**cfg, 'world_size': ws}         # its own key and checkpoint; a single process keeps its key
     src = _open(data, seed=cfg['seed'], size=cfg.get('size')) if not hasattr(data, 'get_batch') else data
+    augs = _augs(cfg, getattr(src, 'gray', False))     # refuses settings the source can't take, before any folder is made
     key = run_key(cfg, data_fingerprint(src))
     folder = _folder(cfg, key, recipe)
     ckpt, meta = Path(ckpt) if ckpt else folder/'checkpoint.pth', dict(recipe=recipe, key=key, **cfg)
@@ -357,7 +364,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     device = start_group(timeout)
     set_seed(cfg['seed'])
     dls = shard_dls(pcam_dls(src, bs=pbs, seed=cfg['seed'], n=cfg.get('n'), valid_pct=cfg.get('valid_pct', 0.2),
-                             aug=_augs(cfg, getattr(src, 'gray', False)), device=device))
+                             aug=augs, device=device))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
     say(f"precision: {name} ({why})")
     learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])
@@ -365,7 +372,7 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     if resume:
         restore(learn, state)
         say(f"resuming after epoch {start} of {cfg['epochs']} ({ckpt.name})")
-    cb = Checkpoint(ckpt, meta, log=not (progress and sys.stdout.isatty()), start=start, batches=True); cb.history = list(history)
+    cb = Checkpoint(ckpt, meta, log=not show_bars(progress), start=start, batches=True); cb.history = list(history)
     _describe(cfg, dls)
     t0 = time.perf_counter()
     try:

@@ -5,7 +5,7 @@
 # %% ../nbs/20_train.ipynb #a8aaae36
 from __future__ import annotations
 import sslxai.core  # noqa: F401  (before fastai: it silences fastai's torch.jit.script FutureWarning)
-import pickle, re, time, zipfile
+import copy, pickle, re, time, zipfile
 from pathlib import Path
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ from .core import tiny_densenet, native_bf16
 
 # %% auto #0
 __all__ = ['FORMAT', 'VERSION', 'head_name', 'create_model', 'model_splitter', 'pcam_learner', 'FastCPU', 'ModelFileError',
-           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'evaluate_cli']
+           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'evaluate_cli',
+           'adapt_bn']
 
 # %% ../nbs/20_train.ipynb #be775bd4
 _CUSTOM = {'tiny_densenet': tiny_densenet}
@@ -367,6 +368,7 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
                  seed:int=0, # seed of the subset
                  progress:bool=True, # a fastprogress bar (--no-progress hides it)
                  tta:bool=False, # test-time augmentation: average over the 8 dihedral transforms of each patch
+                 adabn:bool=False, # re-estimate BatchNorm statistics on the evaluated images first (AdaBN: reads no labels)
                 ) -> dict:
     "Print accuracy, ROC AUC and the confusion counts of a saved model on any data layout."
     if model is None or data is None: raise TypeError("evaluate_cli needs model= (a model file) and data= (a data set)")
@@ -376,8 +378,36 @@ def evaluate_cli(model:Param("model file written by save_model / `sslxai train` 
     if n is not None and n < len(idxs):
         what = f"a seeded random subset of {n} of {len(idxs)} items" + ('' if what == 'all items' else f" of {what}")
         idxs = np.sort(np.random.default_rng(seed).choice(idxs, n, replace=False))
+    if adabn: mdl = adapt_bn(mdl, meta, src, idxs, bs=bs, progress=progress)
     probs, labels = predict_source(mdl, meta, src, idxs, bs=bs, progress=progress, tta=tta)
     r = binary_report(probs, labels)
-    print(f"{model} on {getattr(src, 'path', data)} ({what}{', 8-fold dihedral TTA' if tta else ''}):")
+    print(f"{model} on {getattr(src, 'path', data)} ({what}{', 8-fold dihedral TTA' if tta else ''}{', BatchNorm statistics of these images' if adabn else ''}):")
     print(format_report(r, meta.get('classes', ('0', '1'))))
     return r
+
+# %% ../nbs/20_train.ipynb #ad4b0a02
+def _bns(model): return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+def adapt_bn(model, # a model from `load_model` (left unchanged)
+             meta:dict, # its metadata (stats)
+             src, # the images to adapt to (a source, `open_source`); their labels are never read
+             idxs=None, # items of `src` (default: all)
+             bs:int=128, # batch size
+             progress:bool=True, # a fastprogress bar
+            ):
+    "A copy of `model` whose BatchNorm running statistics are re-estimated on the images of `src` (AdaBN): weights unchanged."
+    if not _bns(model): raise ValueError(f"adapt_bn: the {type(model).__name__} has no BatchNorm layer, so it has no statistics to adapt")
+    if meta.get('stats') is None:
+        raise ValueError("the model file has no normalisation stats; re-save it with save_model(..., stats=(mean, std))")
+    idxs = np.arange(len(src)) if idxs is None else np.asarray(idxs)
+    if len(idxs) == 0: raise ValueError("adapt_bn: no images to adapt to")
+    new = copy.deepcopy(model).eval()
+    bns, dev = _bns(new), next(new.parameters()).device
+    moms = [b.momentum for b in bns]
+    for b in bns: b.reset_running_stats(); b.momentum = None; b.train()    # momentum None: the average over all batches
+    chunks = range(0, len(idxs), bs)
+    with torch.no_grad():
+        for i in (progress_bar(chunks, leave=False) if progress else chunks):
+            new(to_input(src.get_batch(idxs[i:i+bs])[0], meta['stats'], dev))
+    for b, m in zip(bns, moms): b.momentum = m
+    return new.eval()

@@ -160,12 +160,27 @@ test_eq(len({tuple(d8(xs, k).flatten().tolist()) for k in range(8)}), 8)
 test_eq({tuple(d8(d8(xs, 5), k).flatten().tolist()) for k in range(8)}, {tuple(d8(xs, k).flatten().tolist()) for k in range(8)})
 r_tta = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, tta=True)
 test_eq(r_tta['n'], 128); assert r_tta['auc'] != ev['HDF5 pair']['auc']          # the averaged scores differ from the plain ones'''),
-    (67, 'run', (), r'''import sys
+    (67, 'import', (), r'''sslxai.train'''),
+    (68, 'run', (), r'''show_doc(adapt_bn)'''),
+    (70, 'run', (), r'''toy = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+tmeta, s16 = dict(stats=([0.5]*3, [0.25]*3)), SynthSource(16, seed=1)
+ada = adapt_bn(toy, tmeta, s16, bs=16, progress=False)
+with torch.no_grad(): h = toy[0](to_input(s16.get_batch(np.arange(16))[0], tmeta['stats']))
+ada[1].running_mean, h.mean((0, 2, 3))'''),
+    (71, 'test', (), r'''test_close(ada[1].running_mean, h.mean((0, 2, 3)), eps=1e-5)
+test_close(ada[1].running_var, h.var((0, 2, 3)), eps=1e-4)                 # torch's var is the unbiased one, as BatchNorm's
+test_eq(toy[1].running_mean, torch.zeros(4)); test_eq(ada[0].weight, toy[0].weight)   # the original untouched, weights kept
+test_eq((ada.training, ada[1].training, ada[1].momentum), (False, False, toy[1].momentum))
+test_fail(lambda: adapt_bn(nn.Linear(2, 2), tmeta, s16), contains='no BatchNorm')
+test_fail(lambda: adapt_bn(toy, tmeta, s16, idxs=[]), contains='no images')'''),
+    (73, 'run', (), r'''r_ada = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, adabn=True)'''),
+    (74, 'test', (), r'''test_eq(r_ada['n'], 128); assert r_ada['auc'] != ev['HDF5 pair']['auc']          # other statistics, other scores'''),
+    (76, 'run', (), r'''import sys
 cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
-    (68, 'test', (), r'''test_eq(p.returncode, 0)
+    (77, 'test', (), r'''test_eq(p.returncode, 0)
 assert f"accuracy {ev['Kaggle layout']['accuracy']:.4f}" in p.stdout, p.stdout + p.stderr'''),
 ]
 nb = NbRunner('nbs/20_train.ipynb', CELLS)
@@ -194,4 +209,8 @@ def test_20_train_sslxai_evaluate(nbflags): nb.run_to(63, nbflags)   # nbs/20_tr
 
 def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(65, nbflags)   # nbs/20_train.ipynb cell 65
 
-def test_20_train_sslxai_evaluate_3(nbflags): nb.run_to(68, nbflags)   # nbs/20_train.ipynb cell 68
+def test_20_train_batchnorm_statistics_of_the_images_being_scored(nbflags): nb.run_to(71, nbflags)   # nbs/20_train.ipynb cell 71
+
+def test_20_train_batchnorm_statistics_of_the_images_being_scored_2(nbflags): nb.run_to(74, nbflags)   # nbs/20_train.ipynb cell 74
+
+def test_20_train_batchnorm_statistics_of_the_images_being_scored_3(nbflags): nb.run_to(77, nbflags)   # nbs/20_train.ipynb cell 77

@@ -92,8 +92,10 @@ for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
     (46, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
 test_eq(run['cfg']['n'], 512)
 xr = SynthSource(128, seed=0); xr.gray = True                     # stands in for an X-ray source
+folders = set(cache_dir('models').iterdir())
 test_fail(lambda: train_recipe(xr, 'ci', progress=False, aug='strong'), contains="aug='strong': H&E patch settings")
-test_fail(lambda: train_recipe(xr, 'course', progress=False), contains='crop=64: H&E patch settings')'''),
+test_fail(lambda: train_recipe(xr, 'course', progress=False), contains='crop=64: H&E patch settings')
+test_eq(set(cache_dir('models').iterdir()), folders)            # refused before any cache folder is made'''),
     (48, 'import', (), r'''sslxai.recipe'''),
     (49, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
@@ -139,10 +141,11 @@ out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
     (62, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
-p = subprocess.run(args + ['--resume'], capture_output=True, text=True, env=env)
+p = subprocess.run([a for a in args if a != '--no-progress'] + ['--resume'], capture_output=True, text=True, env=env)   # bars asked for, output to a pipe
 print(p.stdout)'''),
     (63, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
-assert (tmp/'int.pth').exists()'''),
+assert (tmp/'int.pth').exists()
+assert '█' not in p.stdout + p.stderr, p.stdout + p.stderr      # no terminal, no bars: one line per epoch'''),
     (64, 'run', (), r'''show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)

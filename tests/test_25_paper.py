@@ -14,7 +14,7 @@ from sslxai.core import SCALE, set_seed, data_path, has_real_data, default_devic
 from fastai.vision.core import imagenet_stats
 from fastai.callback.schedule import combined_cos
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
-from sslxai.train import pcam_learner, binary_report, format_report, load_model, predict_source, to_input
+from sslxai.train import pcam_learner, binary_report, format_report, load_model, predict_source, to_input, adapt_bn
 from sslxai.recipe import train_recipe, finish, LabelCrop, RECIPES
 from sslxai.gradcam import GradCAM, show_cam, module_name
 import io
@@ -149,6 +149,7 @@ if cfg['recipe'] is None:
 for k, s in evals.items():
     res[f'PCam {k} split (other slides)'] = predict_source(model, meta_eval, s, progress=False)
     res[f'PCam {k} split, 8-fold TTA'] = predict_source(model, meta_eval, s, progress=False, tta=True)
+    res[f'PCam {k} split, BatchNorm statistics of its images (AdaBN)'] = predict_source(adapt_bn(model, meta_eval, s, progress=False), meta_eval, s, progress=False)
 eval_s = time.perf_counter() - t0
 reports = {k: binary_report(p, y) for k, (p, y) in res.items()}
 for k, r in reports.items(): print(f"{k}:\n{format_report(r)}\n")'''),
@@ -171,12 +172,15 @@ assert all(r['train_images']*(64/96)**2 <= 57_408 for r in runs.values())       
 assert all(s['accuracy'] < 0.85 for s in sc.values()), sc                               # none reaches the accuracy target
 assert [k for k, s in sc.items() if s['auc'] >= 0.92] == ['course recipe'], sc          # the AUC target: this recipe on the AVX2 CPU only
 now = json.loads(Path('results/paper_course.json').read_text())['results']['PCam valid split (other slides)']   # the saved run above
-two = sc['course recipe']                                                               # the same recipe on the AVX2 CPU, float32
-assert now['auc'] < 0.92 and abs(now['auc'] - two['auc']) < 0.01 and abs(now['accuracy'] - two['accuracy']) < 0.01, (now, two)
+two = sc['course recipe']                                                               # the same recipe on another AVX2 CPU, float32
+test_eq((now['accuracy'], now['auc']), (two['accuracy'], two['auc']))                   # identical to four places
+ex = json.loads(Path('results/evaluate_course.json').read_text())                       # the AVX512, bf16 model 75_evaluate explains
+avx512 = dict(accuracy=ex['valid_accuracy'], auc=ex['valid_auc'])
+assert avx512['auc'] < 0.92 and abs(now['auc'] - avx512['auc']) < 0.01 and abs(now['accuracy'] - avx512['accuracy']) < 0.01, (now, avx512)
 first, base = sc['first course recipe (3 epochs, 2e-3, 0.01)'], crop['64 px crops (course recipe)']['valid']   # the first recipe on each CPU
-assert two['auc'] > first['auc'] + 0.02 and now['auc'] > base['auc'] + 0.02, (two, first, now, base)   # the recipe's AUC gain on each CPU
+assert two['auc'] > first['auc'] + 0.02 and avx512['auc'] > base['auc'] + 0.02, (two, first, avx512, base)   # the recipe's AUC gain on each CPU
 lr3 = sc["lr_find's rate and weight decay (1e-3, 1e-4)"]
-assert lr3['accuracy'] > base['accuracy'] and lr3['auc'] > base['auc'] and lr3['auc'] < now['auc'], (lr3, base)
+assert lr3['accuracy'] > base['accuracy'] and lr3['auc'] > base['auc'] and lr3['auc'] < avx512['auc'], (lr3, base)
 assert sc['batch 32 (twice the steps)']['auc'] < base['auc'] - 0.03 and sc['strong colour jitter']['auc'] < base['auc'], sc
 half = sc["half lr_find's rate (5e-4, 1e-4)"]
 assert half['auc'] > first['auc'] and half['accuracy'] < first['accuracy'], (half, first)     # both on the AVX2 CPU
@@ -228,10 +232,13 @@ if SCALE != 'ci':            # the saved course and full runs: a machine-readabl
 summary'''),
     (45, 'test', (), r'''saved = json.loads((Path('results')/'paper_course.json').read_text())
 plain, tta = saved['results']['PCam valid split (other slides)'], saved['results']['PCam valid split, 8-fold TTA']
+ada = saved['results']['PCam valid split, BatchNorm statistics of its images (AdaBN)']
 test_eq((saved['arch'], saved['recipe'], saved['epochs'], saved['lr'], saved['wd'], plain['n'], tta['n']), ('densenet169', 'course', 6, 1e-3, 1e-4, 2907, 2907))
-assert 0.80 < plain['accuracy'] < 0.85 and 0.90 < plain['auc'] < 0.92, plain       # below 0.85 / 0.92, as stated
-assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta         # TTA does not reach them either
-assert plain['fn'] > 1.5*plain['fp'] and plain['fn'] + plain['tp'] == 1407, plain  # most errors are missed tumour'''),
+assert 0.80 < plain['accuracy'] < 0.85 and plain['auc'] >= 0.92, plain             # the AUC target reached, the accuracy target not
+assert abs(tta['auc'] - plain['auc']) < 0.01 and tta['accuracy'] < 0.85, tta         # TTA does not reach it either
+assert plain['fn'] > 1.5*plain['fp'] and plain['fn'] + plain['tp'] == 1407, plain  # most errors are missed tumour
+assert ada['fn'] < plain['fn'] and ada['fp'] > plain['fp'] and ada['accuracy'] < 0.85, ada   # AdaBN trades missed tumour for false alarms
+assert abs(ada['auc'] - plain['auc']) < 0.005, ada                                   # and leaves the ranking as it was'''),
 ]
 nb = NbRunner('nbs/25_paper.ipynb', CELLS)
 
