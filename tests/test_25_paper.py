@@ -168,9 +168,14 @@ assert c['valid']['auc'] < c6['valid']['auc'] < 0.92 and c6['valid']['accuracy']
 '''),
     (33, 'test', (), r'''runs = json.loads(Path('../benchmarks/results/course.json').read_text())['runs']      # benchmarks/course_bench.py
 sc = {k: r['scores']['PCam valid split (other slides)'] for k, r in runs.items()}
-assert all(r['train_images']*(64/96)**2 <= 57_408 for r in runs.values())              # all within the course budget's pixels
-assert all(s['accuracy'] < 0.85 for s in sc.values()), sc                               # none reaches the accuracy target
-assert [k for k, s in sc.items() if s['auc'] >= 0.92] == ['course recipe'], sc          # the AUC target: this recipe on the AVX2 CPU only
+over = 'twice the epochs (over the budget)'
+assert all((r['train_images']*(64/96)**2 <= 57_408) == (k != over) for k, r in runs.items())   # all but one within the budget's pixels
+assert all(s['accuracy'] < 0.85 for k, s in sc.items() if k != over), sc               # none within it reaches the accuracy target
+assert [k for k, s in sc.items() if s['auc'] >= 0.92 and k != over] == ['course recipe'], sc   # the AUC target: this recipe on the AVX2 CPU only
+long = runs[over]['scores']                                                             # twice the epochs reach both targets
+assert all(s['accuracy'] >= 0.85 and s['auc'] >= 0.92 for s in long.values()) and len(long) == 2, long
+cam = runs[over]['gradcam']                                                             # and its Grad-CAM is still not above chance
+assert cam['n_tp'] == 200 and all(cam[l]['energy'][2] < 1/9 and cam[l]['pointing'][2] < 2/9 for l in ('features.norm5', 'features.denseblock3')), cam
 now = json.loads(Path('results/paper_course.json').read_text())['results']['PCam valid split (other slides)']   # the saved run above
 two = sc['course recipe']                                                               # the same recipe on another AVX2 CPU, float32
 test_eq((now['accuracy'], now['auc']), (two['accuracy'], two['auc']))                   # identical to four places
@@ -184,8 +189,14 @@ assert lr3['accuracy'] > base['accuracy'] and lr3['auc'] > base['auc'] and lr3['
 assert sc['batch 32 (twice the steps)']['auc'] < base['auc'] - 0.03 and sc['strong colour jitter']['auc'] < base['auc'], sc
 half = sc["half lr_find's rate (5e-4, 1e-4)"]
 assert half['auc'] > first['auc'] and half['accuracy'] < first['accuracy'], (half, first)     # both on the AVX2 CPU
-rs = runs['random split, first recipe']['scores']
-assert rs['random 20% of the training folder (shares slides)']['accuracy'] > rs['PCam valid split (other slides)']['accuracy'] + 0.03, rs'''),
+strong = sc['strong colour jitter, course recipe']                                      # no gain from strong jitter on the AVX512 CPU
+assert abs(strong['accuracy'] - avx512['accuracy']) < 0.01 and strong['auc'] <= avx512['auc'], (strong, avx512)
+for name in ('random split, first recipe', 'random split'):                             # a slide-sharing split flatters
+    rs = runs[name]['scores']
+    held, valid = rs['random 20% of the training folder (shares slides)'], rs['PCam valid split (other slides)']
+    assert held['accuracy'] > valid['accuracy'] + 0.025 and held['auc'] > valid['auc'] + 0.02, (name, rs)
+held = runs['random split']['scores']['random 20% of the training folder (shares slides)']
+assert held['accuracy'] >= 0.85 and held['auc'] >= 0.92, held                          # "meets the targets" on shared slides only'''),
     (35, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
 r = reports['PCam valid split (other slides)']
