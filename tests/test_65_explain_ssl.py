@@ -207,9 +207,9 @@ rl = rows['SimCLR encoder', 'RELAX']; assert rl['rand_ssim'][0] > rl['rand_ssim_
     (40, 'run', ('slow',), r'''#| slow
 conv_full = mask_convergence(ssl['SimCLR'].embed, x, (64, 128, 256, 512, 1024), 2048)
 conv_full'''),
-    (41, 'run', (), r'''conv = mask_convergence(ssl['SimCLR'].embed, x[:2], (16, 64), 128)
+    (41, 'run', (), r'''conv = mask_convergence(ssl['SimCLR'].embed, x[:4], (16, 256), 512)
 conv'''),
-    (42, 'test', (), r'''assert conv[64] > conv[16], conv     # more masks, closer to the reference map'''),
+    (42, 'test', (), r'''assert conv[256] > conv[16] + 0.3, conv     # more masks, closer to the reference map (by a margin two noisy estimates can't close)'''),
     (45, 'run', (), r'''total_s = time.perf_counter() - t_start
 {k: round(v, 1) for k, v in dict(gradcam_maps=gc_s, relax_figure=relax_s, scoring=score_s, notebook_after_imports=total_s).items()}'''),
 ]
