@@ -51,7 +51,8 @@ def run_variant(name, data, quick):
     valid = open_source(data, split='valid')
     vidx = np.arange(len(valid)) if not quick else np.sort(np.random.default_rng(0).choice(len(valid), 256, replace=False))
     t0 = time.perf_counter()
-    scores = {'PCam valid split (other slides)': binary_report(*predict_source(model, meta, valid, vidx, progress=False))}
+    pred = predict_source(model, meta, valid, vidx, progress=False)      # kept: `--gradcam` draws the model's true positives from it
+    scores = {'PCam valid split (other slides)': binary_report(*pred)}
     if split:
         from sslxai.data import pcam_dls     # a cached run has no data loaders: the same seeded split again
         dls = run['dls'] if not run.get('cached') else pcam_dls(src, bs=64, seed=0, valid_pct=0.2, n=over.get('n'))
@@ -63,7 +64,7 @@ def run_variant(name, data, quick):
                 train_images=run['cfg']['epochs']*(res['n_train']//run['cfg']['bs'])*run['cfg']['bs'],
                 history=[{k: round(v, 4) for k, v in h.items() if k != 'batches'} for h in hist], eval_s=round(time.perf_counter() - t0, 1),
                 scores={k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in scores.items()},
-                model=model, meta=meta, valid=valid, vidx=vidx)
+                model=model, meta=meta, valid=valid, vidx=vidx, pred=pred)
 
 def write_table(out, res_dir, tag=''):
     "Write course{tag}.md from the runs in `out`; returns its text."
@@ -81,6 +82,7 @@ def write_table(out, res_dir, tag=''):
             ch = ', '.join(f'{a}={b}' for a, b in r['settings'].items()) or '-'
             lines.append(f"| {name} | {ch} | {r['epochs']} ({r['train_images']:,}) | {r['date']}, {r['cores']} cores, {r['cpu_capability']}, "
                          f"{r['threads']} threads | {r['precision']} | {r['fit_s']} | {k} | {s['accuracy']:.3f} | {s['auc']:.3f} |")
+    from crop_bench import cam_cells
     cams = [(n, r['gradcam']) for n, r in out['runs'].items() if r.get('gradcam')]
     if cams:
         lines += ['', "Grad-CAM of the predicted tumour class against PCam's centre 32x32 box, on valid tumour patches the model "
@@ -88,9 +90,7 @@ def write_table(out, res_dir, tag=''):
                   '| variant | true positives | layer (map) | mass in centre box [95% CI] | peak in centre box [95% CI] |', '|---|---|---|---|---|']
         for n, g in cams:
             for l, v in g.items():
-                if not isinstance(v, dict): continue
-                e, q = v['energy'], v['pointing']
-                lines.append(f"| {n} | {g['n_tp']} | `{l}` ({v['map'][0]}x{v['map'][1]}) | {e[0]:.3f} [{e[1]:.3f}, {e[2]:.3f}] | {q[0]:.3f} [{q[1]:.3f}, {q[2]:.3f}] |")
+                if isinstance(v, dict): lines.append(f"| {n} | {g['n_tp']} | {cam_cells(l, v)} |")     # the layers, not n_tp and chance
     (res_dir/f'course{tag}.md').write_text('\n'.join(lines) + '\n')
     return '\n'.join(lines)
 
@@ -121,12 +121,12 @@ def main():
             r['tta_s'] = round(time.perf_counter() - t0, 1)
         if a.gradcam:
             from crop_bench import centre_scores, LAYERS       # the same scores as the crop comparison
-            p, y = predict_source(r['model'], r['meta'], r['valid'], r['vidx'], progress=False)
+            p, y = r['pred']
             tp = np.where((y == 1) & (p.argmax(1) == 1))[0]
             tp = np.sort(np.random.default_rng(0).permutation(tp)[:200])            # a seeded draw, not the first slides
             r['gradcam'] = dict(n_tp=int(len(tp)), chance=round(1/9, 4),
                                 **{l: centre_scores(r['model'], r['meta'], r['valid'], r['vidx'][tp], l) for l in (LAYERS[:1] if a.quick else LAYERS)})
-        for k in ('model', 'meta', 'valid', 'vidx'): del r[k]
+        for k in ('model', 'meta', 'valid', 'vidx', 'pred'): del r[k]
         r.update(date=datetime.date.today().isoformat(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
                  machine=platform.machine(), cores=os.cpu_count(), threads=torch.get_num_threads(), torch=torch.__version__,
                  commit=provenance().get('commit'))

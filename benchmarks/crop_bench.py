@@ -47,6 +47,11 @@ def centre_scores(model, meta, src, idxs, layer):
     return dict(map=list(maps.shape[-2:]), energy=[round(v, 4) for v in bootstrap_ci(e)],
                 pointing=[round(v, 4) for v in bootstrap_ci(p)])
 
+def cam_cells(layer, g):
+    "The table cells of one layer's `centre_scores`: layer (map), mass and peak in the centre box with their intervals."
+    e, p = g['energy'], g['pointing']
+    return f"`{layer}` ({g['map'][0]}x{g['map'][1]}) | {e[0]:.3f} [{e[1]:.3f}, {e[2]:.3f}] | {p[0]:.3f} [{p[1]:.3f}, {p[2]:.3f}]"
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--epochs', type=int, default=3)
@@ -98,9 +103,8 @@ def main():
              '|---|---|---|---|---|---|---|---|---|']
     for name, r in runs.items():
         for l, g in r['gradcam'].items():
-            e, p = g['energy'], g['pointing']
             lines.append(f"| {name} | {r['epochs']} ({r['train_images'] or 0:,}) | {r['precision']} | {r['fit_s']} | {r['valid']['accuracy']:.3f} | {r['valid']['auc']:.3f} | "
-                         f"`{l}` ({g['map'][0]}x{g['map'][1]}) | {e[0]:.3f} [{e[1]:.3f}, {e[2]:.3f}] | {p[0]:.3f} [{p[1]:.3f}, {p[2]:.3f}] |")
+                         f"{cam_cells(l, g)} |")
     (res_dir/f'crop{tag}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
