@@ -22,14 +22,14 @@ try: from fastai.distributed import DistributedDL     # fastai.distributed needs
 except (ImportError, NameError): DistributedDL = TfmdDL    # without it there are no multi-process runs (`start_group` says so)
 from .core import native_bf16, cache_dir, provenance, set_seed
 from .data import PathoAug, CENTRE, pcam_dls
-from .train import pcam_learner, save_model, FastCPU, _open
+from .train import pcam_learner, save_model, FastCPU, _open, adapt_bn
 
 # %% auto #0
 __all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap',
            'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint',
            'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'show_bars', 'resume_point',
-           'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'train_recipe',
-           'finish', 'train_cli']
+           'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'recalibrate',
+           'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -176,7 +176,7 @@ RECIPES = {
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
 FIRST_COURSE = dict(epochs=3, lr=2e-3, wd=1e-2)   # the first `course` recipe, as changes to the current one (older saved runs)
-SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug')
+SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug', 'recal', 'standardise')
 AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default (read from its signature), 'strong' is closer to Tellez et al.'s HED-strong
     'light': {k: inspect.signature(PathoAug).parameters[k].default for k in ('hed', 'brightness', 'contrast')},
     'strong': dict(hed=0.1, brightness=0.15, contrast=0.15),
@@ -223,6 +223,7 @@ def recipe_config(recipe:str='course', # a name in `RECIPES`
     if cfg.get('n') is not None and cfg['n'] < 2*cfg['bs']: raise ValueError(f"n={cfg['n']} is too small: at least 2 batches (2*bs = {2*cfg['bs']}) are needed")
     if cfg.get('swap') is not None and not 0 <= cfg['swap'] <= 1: raise ValueError(f"swap must lie in [0, 1], got {cfg['swap']}")
     if cfg.get('aug') is not None and cfg['aug'] not in AUGS: raise ValueError(f"unknown aug {cfg['aug']!r}; choose from {', '.join(AUGS)}")
+    if cfg.get('recal') is not None and cfg['recal'] < 1: raise ValueError(f"recal must be at least 1 patch, got {cfg['recal']}")
     if 'valid_pct' in cfg and not 0 < cfg['valid_pct'] < 1: raise ValueError(f"valid_pct must lie in (0, 1), got {cfg['valid_pct']}")
     return cfg
 
@@ -313,6 +314,20 @@ def distributed(learn, # a Learner whose `dls` went through `shard_dls`
         raise PeerLost(f"process {rank} of {ws}: another process stopped, or did not answer within {timeout:g} s ({msg}); "
                        f"the last finished epoch is in the checkpoint: launch the same command again with --resume") from None
 
+# %% ../nbs/21_recipe.ipynb #dd5d1a1e
+def recalibrate(learn, # a trained `Learner`: its model's BatchNorm statistics are replaced in place
+                src, # the source its data loaders read
+                idxs, # the training items of `src` to draw from (`dls.train_idxs`)
+                n:int=4096, # how many whole patches (a seeded draw; all of them when there are fewer)
+                seed:int=0, # the draw's seed
+               ) -> dict:
+    "Re-estimate `learn.model`'s BatchNorm statistics on `n` whole training patches: no labels, no gradients, weights unchanged."
+    idxs = np.asarray(idxs)
+    pick = np.sort(np.random.default_rng(seed).choice(idxs, min(n, len(idxs)), replace=False))
+    model, t0 = getattr(learn.model, 'module', learn.model), time.perf_counter()
+    model.load_state_dict(adapt_bn(model, dict(stats=learn.dls.stats), src, pick, progress=False).state_dict())
+    return dict(n=len(pick), seconds=round(time.perf_counter() - t0, 1))
+
 # %% ../nbs/21_recipe.ipynb #cb5c78ab
 def _augs(cfg, gray:bool=False):
     "The training batch augmentations of a configuration: `CentreSwap` (if `swap`), then `LabelCrop` (if `crop`) at the strength `aug`; else `pcam_dls`'s default for the source."
@@ -327,7 +342,9 @@ def _augs(cfg, gray:bool=False):
 def _describe(cfg, dls):
     "The lines a run prints about its data, model and budget (in process 0)."
     crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
-           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '') + (f", {cfg['aug']} colour jitter" if cfg.get('aug') else '')
+           (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '') + (f", {cfg['aug']} colour jitter" if cfg.get('aug') else '') + \
+           (', each image standardised' if cfg.get('standardise') else '') + \
+           (f", BatchNorm re-estimated on {cfg['recal']:,} whole training patches" if cfg.get('recal') else '')
     if cfg.get('world_size', 1) > 1: say(batch_line(cfg['bs'], cfg['lr'], cfg['world_size']))
     say(f"data: train {len(dls.train_ds)}, valid {len(dls.valid_ds)}; {cfg['arch']}, {cfg['epochs']} epochs "
         f"({cfg['epochs']*len(dls.train)*cfg['bs']:,} training images{crop}), lr {cfg['lr']}, wd {cfg['wd']}, bs {cfg['bs']}, "
@@ -367,7 +384,8 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
                              aug=augs, device=device))
     name, bf16, why = choose_precision(dls.device, cfg['precision'])
     say(f"precision: {name} ({why})")
-    learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)])
+    learn = pcam_learner(dls, cfg['arch'], pretrained=cfg.get('pretrained', False), cbs=[FastCPU(bf16=bf16, channels_last=True)],
+                         model_kwargs=dict(standardise=True) if cfg.get('standardise') else None)
     if ws > 1: set_seed(process_seed(cfg['seed'], rank))   # after the initialisation: each process augments its own way
     if resume:
         restore(learn, state)
@@ -382,7 +400,12 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
         if is_main(): print(f"\ninterrupted: {len(cb.history)} of {cfg['epochs']} epochs are saved in {ckpt}; "
               f"continue with the same command and --resume", file=sys.stderr)
         raise
-    return dict(cached=False, cfg=cfg, key=key, history=cb.history, learn=learn, dls=dls, src=src, ckpt=ckpt,
+    rec = recalibrate(learn, src, dls.train_idxs, cfg['recal'], cfg['seed']) if cfg.get('recal') else None
+    if rec:       # the score of the model that is saved; the history keeps the epochs' own
+        with learn.no_bar(), learn.no_logging(): rec.update(zip(('valid_loss', 'accuracy', 'roc_auc_score'), map(float, learn.validate())))
+        say(f"BatchNorm statistics re-estimated on {rec['n']:,} whole training patches ({rec['seconds']:.0f} s): "
+            f"valid accuracy {rec['accuracy']:.4f}, ROC AUC {rec['roc_auc_score']:.4f}", flush=True)
+    return dict(cached=False, cfg=cfg, key=key, history=cb.history, learn=learn, dls=dls, src=src, ckpt=ckpt, recal=rec,
                 final=folder/'model.pth', folder=folder, precision_used=name, fit_s=round(time.perf_counter() - t0, 1))
 
 # %% ../nbs/21_recipe.ipynb #8b93cc73
@@ -393,10 +416,11 @@ def finish(run:dict, # from `train_recipe`
     if run.get('cached'):
         if out and is_main(): shutil.copyfile(run['final'], out)
         return {k: v for k, v in run.items() if k not in ('folder', 'final', 'cfg')}
-    learn, cfg, last = run['learn'], run['cfg'], run['history'][-1]
+    learn, cfg, last = run['learn'], run['cfg'], run.get('recal') or run['history'][-1]
     res = dict(recipe=cfg, key=run['key'], history=run['history'], precision_used=run['precision_used'], fit_s=run['fit_s'],
                valid_accuracy=last.get('accuracy'), valid_auc=last.get('roc_auc_score'),
-               n_train=len(run['dls'].train_ds), n_valid=len(run['dls'].valid_ds), world_size=world()[1], **provenance())
+               n_train=len(run['dls'].train_ds), n_valid=len(run['dls'].valid_ds), world_size=world()[1],
+               **({'recal': run['recal']} if run.get('recal') else {}), **provenance())
     if not is_main(): return res
     meta = {**cfg, **{k: v for k, v in res.items() if k not in ('history', 'recipe')}}
     save_model(learn, run['final'], **meta)
@@ -419,6 +443,8 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               size:int=None, # X-rays (`.npz`, grayscale folders): the side in px they are read at (default 96); PCam is 96 px
               valid_pct:float=None, # share held out at random when the data has no valid split (default 0.2)
               aug:str=None, # colour jitter of H&E patches: 'light' (default) or 'strong' (see `AUGS`)
+              recal:int=None, # after training, re-estimate BatchNorm statistics on this many whole training patches (`recalibrate`)
+              standardise:bool=False, # standardise each image by its own per-channel mean and std, in training and after (`standardised`)
               swap:float=None, # share of each batch whose border comes from the other class (CentreSwap: teaches the label rule)
               pretrained:bool=False, # start from ImageNet weights (downloads them once)
               precision:str='auto', # 'auto' (bf16 only where the CPU has it natively), 'bf16' or 'float32'
@@ -428,8 +454,8 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
-    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size, aug=aug,
-                pretrained=pretrained or None, precision=None if precision == 'auto' else precision)
+    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size, aug=aug, recal=recal,
+                pretrained=pretrained or None, standardise=standardise or None, precision=None if precision == 'auto' else precision)
     run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None,
                        timeout=timeout, **over)
     res = finish(run, out)

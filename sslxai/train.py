@@ -26,9 +26,9 @@ from fastai.vision.learner import create_head
 from .core import tiny_densenet, native_bf16
 
 # %% auto #0
-__all__ = ['FORMAT', 'VERSION', 'head_name', 'create_model', 'model_splitter', 'pcam_learner', 'FastCPU', 'ModelFileError',
-           'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report', 'format_report', 'evaluate_cli',
-           'adapt_bn']
+__all__ = ['FORMAT', 'VERSION', 'head_name', 'create_model', 'Standardise', 'standardised', 'model_splitter', 'pcam_learner',
+           'FastCPU', 'ModelFileError', 'save_model', 'load_model', 'to_input', 'predict_source', 'binary_report',
+           'format_report', 'evaluate_cli', 'adapt_bn']
 
 # %% ../nbs/20_train.ipynb #be775bd4
 _CUSTOM = {'tiny_densenet': tiny_densenet}
@@ -57,6 +57,7 @@ def create_model(arch:str='densenet169', # a torchvision classification model na
                  n_out:int=2, # number of outputs (classes)
                  pretrained:bool=False, # load torchvision's ImageNet weights (needs internet once; never in tests)
                  head:str='linear', # 'linear': torchvision's own pooled linear classifier; 'fastai': fastai's `create_head` MLP after the pooling
+                 standardise:bool=False, # standardise each input image by its own statistics first (`standardised`)
                  **kwargs, # passed to the model function (e.g. tiny_densenet's growth_rate)
                 ) -> nn.Module:
     "A torchvision CNN with its own module names (`features.denseblock4`, `layer4`, ...) and an `n_out` classifier."
@@ -82,6 +83,23 @@ def create_model(arch:str='densenet169', # a torchvision classification model na
         nf = next(m for m in getattr(model, hname).modules() if isinstance(m, nn.Linear)).in_features
         setattr(model, hname, nn.Sequential(nn.Flatten(), *create_head(nf, n_out, pool=False)))
     model.sslxai_arch = dict(arch=name, n_out=n_out, head=head, kwargs=dict(kwargs))
+    return standardised(model) if standardise else model
+
+# %% ../nbs/20_train.ipynb #fcda3d85
+class Standardise(nn.Module):
+    "Each image less its own mean, over its own standard deviation, per channel: the level goes, the texture stays."
+    def __init__(self, eps:float=1e-2): # added to the standard deviation (inputs are already normalised to about unit scale)
+        super().__init__(); self.eps = eps
+    def forward(self, x): return (x - x.mean((2, 3), keepdim=True)) / (x.std((2, 3), keepdim=True) + self.eps)
+
+def _standardise_input(model, args): return (model.standardise(args[0]), *args[1:])
+
+def standardised(model:nn.Module, # a model from `create_model` (changed in place)
+                ) -> nn.Module:
+    "`model` with `Standardise` applied to its input: same module names and `state_dict`; `save_model` and `load_model` keep it."
+    if isinstance(getattr(model, 'standardise', None), Standardise): return model
+    model.standardise = Standardise(); model.register_forward_pre_hook(_standardise_input)
+    if hasattr(model, 'sslxai_arch'): model.sslxai_arch = {**model.sslxai_arch, 'standardise': True}
     return model
 
 # %% ../nbs/20_train.ipynb #ee8a6f9d
@@ -261,7 +279,7 @@ def load_model(path, # a file written by `save_model`
     if ck.get('version', 0) > VERSION:
         raise ModelFileError(f"{str(path)!r} was written by a newer sslxai (format version {ck['version']} > {VERSION})")
     meta = ck['meta']
-    try: model = create_model(meta['arch'], n_out=meta['n_out'], head=meta.get('head', 'linear'), **meta.get('kwargs', {}))
+    try: model = create_model(meta['arch'], n_out=meta['n_out'], head=meta.get('head', 'linear'), standardise=meta.get('standardise', False), **meta.get('kwargs', {}))
     except (ValueError, TypeError) as e: raise ModelFileError(f"{str(path)!r}: cannot rebuild the model: {e}") from None
     try: model.load_state_dict(ck['state_dict'])
     except RuntimeError as e:

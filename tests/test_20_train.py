@@ -27,7 +27,18 @@ test_fail(lambda: create_model('densnet169'), contains="Did you mean densenet169
 try: create_model('nosuchnet')
 except ValueError as e: assert 'Did you mean' not in str(e) and "Unknown architecture 'nosuchnet'." in str(e), e
 test_fail(lambda: create_model('tiny_densenet', pretrained=True), contains='no pretrained weights')'''),
-    (13, 'run', (), r'''def one_step(model, size=64):
+    (13, 'import', (), r'''sslxai.train'''),
+    (14, 'run', (), r'''set_seed(0); st = create_model('tiny_densenet', standardise=True).eval()
+x = torch.randn(4, 3, 32, 32)
+level = torch.tensor([1.7, 0.6, 1.2]).view(1, 3, 1, 1), torch.tensor([0.3, -0.5, 0.1]).view(1, 3, 1, 1)   # another stain level
+pl = create_model('tiny_densenet').eval()                       # the same model without it
+with torch.no_grad(): a, b, c, d = st(x), st(x*level[0] + level[1]), pl(x), pl(x*level[0] + level[1])
+{'standardised': (a - b).abs().max().item(), 'plain': (c - d).abs().max().item()}, st.sslxai_arch'''),
+    (15, 'test', (), r'''test_close(a, b, eps=2e-3)                   # blind to the level of each channel (up to `eps` in the deviation)
+assert (c - d).abs().max() > 20*(a - b).abs().max()   # the plain model is not
+test_eq(set(st.state_dict()), set(create_model('tiny_densenet').state_dict()))   # nothing new to save or load
+test_eq(st.sslxai_arch['standardise'], True); test_eq(standardised(st)._forward_pre_hooks.__len__(), 1)   # applied once'''),
+    (17, 'run', (), r'''def one_step(model, size=64):
     "One SGD step on random images; returns (output shape, whether the parameters moved)."
     model.train(); opt = torch.optim.SGD(model.parameters(), lr=0.1)
     before = [p.detach().clone() for p in model.parameters()]
@@ -40,38 +51,38 @@ archs = {'densenet169': d169, 'resnet18': m18, 'resnet50': create_model('resnet5
          'resnet18, fastai head': create_model('resnet18', head='fastai')}
 steps = {k: one_step(m, size=32) for k, m in archs.items()}
 steps'''),
-    (14, 'test', (), r'''for k, (shape, moved) in steps.items():
+    (18, 'test', (), r'''for k, (shape, moved) in steps.items():
     test_eq(shape, (2, 2)); assert moved, k
 test_eq(head_name(archs['efficientnet_b0']), 'classifier')
 test_eq(archs['efficientnet_b0'].classifier[-1].out_features, 2)
 test_eq(type(archs['resnet18, fastai head'].fc[-1]), nn.Linear)'''),
-    (16, 'import', (), r'''sslxai.train'''),
-    (17, 'run', (), r'''show_doc(model_splitter)'''),
-    (18, 'test', (), r'''body, head = model_splitter(archs['efficientnet_b0'])
+    (20, 'import', (), r'''sslxai.train'''),
+    (21, 'run', (), r'''show_doc(model_splitter)'''),
+    (22, 'test', (), r'''body, head = model_splitter(archs['efficientnet_b0'])
 test_eq(len(body) + len(head), len(list(archs['efficientnet_b0'].parameters())))
 test_eq(head, list(archs['efficientnet_b0'].classifier.parameters()))
 len(body), len(head)'''),
-    (20, 'import', (), r'''sslxai.train'''),
-    (21, 'run', (), r'''show_doc(pcam_learner)'''),
-    (23, 'run', (), r'''set_seed(0)
+    (24, 'import', (), r'''sslxai.train'''),
+    (25, 'run', (), r'''show_doc(pcam_learner)'''),
+    (27, 'run', (), r'''set_seed(0)
 dls = pcam_dls(SynthSource(320, seed=0), bs=32, device='cpu')
 learn = pcam_learner(dls, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 3e-3)
 dict(zip(learn.recorder.metric_names[1:-1], [round(float(v), 3) for v in learn.recorder.values[-1]]))'''),
-    (24, 'test', (), r'''test_eq(learn.recorder.metric_names[1:-1], ['train_loss', 'valid_loss', 'accuracy', 'roc_auc_score'])
+    (28, 'test', (), r'''test_eq(learn.recorder.metric_names[1:-1], ['train_loss', 'valid_loss', 'accuracy', 'roc_auc_score'])
 test_eq(len(learn.opt.param_groups), 2)
 learn.freeze(); test_eq(sum(p.requires_grad for p in learn.model.classifier.parameters()), 2)
 test_eq(all(p.requires_grad for p in learn.model.features.denseblock1.parameters() if p.ndim > 1), False)
 learn.unfreeze()'''),
-    (26, 'import', (), r'''sslxai.train'''),
-    (27, 'run', (), r'''show_doc(FastCPU)'''),
-    (30, 'run', (), r'''learn.model.eval()
+    (30, 'import', (), r'''sslxai.train'''),
+    (31, 'run', (), r'''show_doc(FastCPU)'''),
+    (34, 'run', (), r'''learn.model.eval()
 with learn.no_bar():
     ref = learn.validate()[0]
     fast = learn.validate(cbs=FastCPU(bf16=True))[0]
     preds, _ = learn.get_preds(cbs=(fc := FastCPU(bf16=True)))
 ref, fast, preds.dtype'''),
-    (31, 'test', (), r'''test_close(fast, ref, eps=0.05*abs(ref) + 1e-3)
+    (35, 'test', (), r'''test_close(fast, ref, eps=0.05*abs(ref) + 1e-3)
 test_eq(preds.dtype, torch.float32); test_eq(fc.pred_dtype, torch.bfloat16)    # computed in bf16, returned as float32
 test_eq(torch.is_autocast_enabled('cpu'), False)
 assert learn.model.features.conv0.weight.is_contiguous()
@@ -80,23 +91,27 @@ with learn2.no_bar(), learn2.no_logging(): learn2.fit(1, 1e-3)
 assert any(isinstance(cb, FastCPU) for cb in learn2.cbs)
 test_eq(learn2.fast_cpu.use_bf16, native_bf16())            # the default: bf16 only where the CPU has it natively
 assert np.isfinite(learn2.recorder.values[-1]).all()'''),
-    (33, 'import', (), r'''sslxai.train'''),
-    (34, 'run', (), r'''show_doc(ModelFileError)'''),
-    (35, 'run', (), r'''show_doc(save_model)'''),
-    (36, 'import', (), r'''sslxai.train'''),
-    (37, 'run', (), r'''show_doc(load_model)'''),
-    (38, 'run', (), r'''save_model(learn, tmp/'tiny.pth', note='one epoch on synthetic patches')
+    (37, 'import', (), r'''sslxai.train'''),
+    (38, 'run', (), r'''show_doc(ModelFileError)'''),
+    (39, 'run', (), r'''show_doc(save_model)'''),
+    (40, 'import', (), r'''sslxai.train'''),
+    (41, 'run', (), r'''show_doc(load_model)'''),
+    (42, 'run', (), r'''save_model(learn, tmp/'tiny.pth', note='one epoch on synthetic patches')
 ck = torch.load(tmp/'tiny.pth', weights_only=True)
 sorted(ck), ck['meta']'''),
-    (39, 'test', (), r'''model2, meta = load_model(tmp/'tiny.pth')
+    (43, 'test', (), r'''model2, meta = load_model(tmp/'tiny.pth')
 xb = dls.valid.one_batch()[0][:8].cpu()
 with torch.no_grad(): test_close(model2(xb), learn.model.eval()(xb), eps=1e-5)
 test_eq(meta['arch'], 'tiny_densenet'); test_eq(meta['classes'], ['0', '1']); test_eq(meta['size'], 96)
 test_close(meta['stats'][0], dls.stats[0]); test_eq(meta['note'], 'one epoch on synthetic patches')
 test_eq(model2.training, False)
 test_fail(lambda: save_model(create_model('tiny_densenet'), tmp/'x.pth'), contains='stats')
-test_fail(lambda: save_model(learn, tmp/'x.pth', extra=object()), contains="'extra'")'''),
-    (41, 'run', (), r'''learn.export(tmp/'learner.pkl')                                       # fastai's pickle of the whole Learner
+test_fail(lambda: save_model(learn, tmp/'x.pth', extra=object()), contains="'extra'")
+st2, st_meta = load_model(save_model(st, tmp/'st.pth', stats=dls.stats))        # a standardised model comes back standardised
+with torch.no_grad(): test_close(st2(xb), st(xb), eps=1e-5)
+test_eq(st_meta['standardise'], True)
+'''),
+    (45, 'run', (), r'''learn.export(tmp/'learner.pkl')                                       # fastai's pickle of the whole Learner
 torch.save(learn.model, tmp/'whole_model.pth')
 torch.save(learn.model.state_dict(), tmp/'state_dict.pth')
 raw = (tmp/'tiny.pth').read_bytes(); (tmp/'truncated.pth').write_bytes(raw[:len(raw)//2])
@@ -106,111 +121,113 @@ for f in ['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', '
     try: load_model(tmp/f)
     except (ModelFileError, FileNotFoundError) as e: errors[f] = str(e)
 print('\n'.join(f"{k}: {v[:150]}" for k, v in errors.items()))'''),
-    (42, 'test', (), r'''test_eq(sorted(errors), sorted(['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', 'notes.pth', 'missing.pth']))
+    (46, 'test', (), r'''test_eq(sorted(errors), sorted(['learner.pkl', 'whole_model.pth', 'state_dict.pth', 'truncated.pth', 'notes.pth', 'missing.pth']))
 for f in ['learner.pkl', 'whole_model.pth']: assert 'trust_pickle=True' in errors[f] and f in errors[f]
 assert 'bare state_dict' in errors['state_dict.pth']
 for f in ['truncated.pth', 'notes.pth']: assert 'corrupt' in errors[f] and f in errors[f]
 test_fail(lambda: load_model(tmp/'missing.pth'), contains='missing.pth')'''),
-    (44, 'test', (), r'''m3, meta3 = load_model(tmp/'learner.pkl', trust_pickle=True)
+    (48, 'test', (), r'''m3, meta3 = load_model(tmp/'learner.pkl', trust_pickle=True)
 with torch.no_grad(): test_close(m3(xb), learn.model(xb), eps=1e-5)
 test_eq(meta3['pickled'], True); test_close(meta3['stats'][0], dls.stats[0])
 save_model(m3, tmp/'from_pickle.pth', **{k: v for k, v in meta3.items() if k != 'pickled'})
 test_eq(load_model(tmp/'from_pickle.pth')[1]['arch'], 'tiny_densenet')'''),
-    (46, 'import', (), r'''sslxai.train'''),
-    (47, 'import', (), r'''sslxai.train'''),
-    (48, 'run', (), r'''show_doc(to_input)'''),
-    (49, 'run', (), r'''show_doc(predict_source)'''),
     (50, 'import', (), r'''sslxai.train'''),
-    (51, 'run', (), r'''show_doc(binary_report)'''),
-    (52, 'run', (), r'''show_doc(format_report)'''),
-    (53, 'run', (), r'''src_v = SynthSource(64, seed=5)
+    (51, 'import', (), r'''sslxai.train'''),
+    (52, 'run', (), r'''show_doc(to_input)'''),
+    (53, 'run', (), r'''show_doc(predict_source)'''),
+    (54, 'import', (), r'''sslxai.train'''),
+    (55, 'run', (), r'''show_doc(binary_report)'''),
+    (56, 'run', (), r'''show_doc(format_report)'''),
+    (57, 'run', (), r'''src_v = SynthSource(64, seed=5)
 probs, labels = predict_source(model2, meta, src_v, progress=False)
 r = binary_report(probs, labels)
 print(format_report(r))'''),
-    (54, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
+    (58, 'test', (), r'''test_eq(probs.shape, (64, 2)); test_close(probs.sum(1), np.ones(64), eps=1e-5)
 test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], 64)
 test_eq(r['accuracy'], (probs.argmax(1) == labels).mean())
 test_eq(binary_report(np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]]), [0, 1, 1, 0]),
         dict(n=4, accuracy=0.5, auc=0.75, tn=1, fp=1, fn=1, tp=1))   # AUC: 3 of 4 (pos, neg) pairs ordered
 test_fail(lambda: to_input(np.zeros((2, 96, 96, 3), np.float32), meta['stats']), contains='uint8')'''),
-    (56, 'import', (), r'''sslxai.train'''),
-    (57, 'run', (), r'''set_seed(0)
+    (60, 'import', (), r'''sslxai.train'''),
+    (61, 'run', (), r'''set_seed(0)
 dls_real = pcam_dls(data_path('pcam-subset'), n=320, bs=32, seed=0)
 learn_real = pcam_learner(dls_real, 'tiny_densenet')
 with learn_real.no_bar(), learn_real.no_logging(): learn_real.fit_one_cycle(1, 2e-3)
 save_model(learn_real, tmp/'pcam_tiny.pth', data='pcam-subset')
 len(dls_real.train_ds), len(dls_real.valid_ds)'''),
-    (58, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
+    (62, 'test', (), r'''test_eq(len(dls_real.train_ds), 320)
 m4, meta4 = load_model(tmp/'pcam_tiny.pth')
 test_eq(meta4['data'], 'pcam-subset')'''),
-    (60, 'import', (), r'''sslxai.train'''),
-    (61, 'run', (), r'''show_doc(evaluate_cli)'''),
-    (62, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
+    (64, 'import', (), r'''sslxai.train'''),
+    (65, 'run', (), r'''show_doc(evaluate_cli)'''),
+    (66, 'run', (), r'''ev = {name: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path(*parts)), n=n, progress=False)
       for name, parts, n in [('HDF5 pair', ['pcam-h5'], 128), ('Kaggle layout', ['kaggle-hcd-sample'], None),
                              ('ImageFolder split', ['pcam-subset', 'valid'], 128), ('ImageFolder root', ['pcam-subset'], 128)]}'''),
-    (63, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
+    (67, 'test', (), r'''test_eq(ev['Kaggle layout']['n'], 15); test_eq(ev['HDF5 pair']['n'], 128)
 for r in ev.values(): test_eq(r['tn'] + r['fp'] + r['fn'] + r['tp'], r['n'])
 test_eq(ev['ImageFolder root'], ev['ImageFolder split'])     # the root is evaluated on its 'valid' split
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-subset')), split='test', progress=False),
           contains="no split 'test'")
 test_fail(lambda: evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('kaggle-hcd-sample')), split='valid', progress=False),
           contains='has no splits')'''),
-    (65, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
+    (69, 'test', (), r'''xs = torch.arange(9.).view(1, 1, 3, 3)
 test_eq(len({tuple(d8(xs, k).flatten().tolist()) for k in range(8)}), 8)
 test_eq({tuple(d8(d8(xs, 5), k).flatten().tolist()) for k in range(8)}, {tuple(d8(xs, k).flatten().tolist()) for k in range(8)})
 r_tta = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, tta=True)
 test_eq(r_tta['n'], 128); assert r_tta['auc'] != ev['HDF5 pair']['auc']          # the averaged scores differ from the plain ones'''),
-    (67, 'import', (), r'''sslxai.train'''),
-    (68, 'run', (), r'''show_doc(adapt_bn)'''),
-    (70, 'run', (), r'''toy = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    (71, 'import', (), r'''sslxai.train'''),
+    (72, 'run', (), r'''show_doc(adapt_bn)'''),
+    (74, 'run', (), r'''toy = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
 tmeta, s16 = dict(stats=([0.5]*3, [0.25]*3)), SynthSource(16, seed=1)
 ada = adapt_bn(toy, tmeta, s16, bs=16, progress=False)
 with torch.no_grad(): h = toy[0](to_input(s16.get_batch(np.arange(16))[0], tmeta['stats']))
 ada[1].running_mean, h.mean((0, 2, 3))'''),
-    (71, 'test', (), r'''test_close(ada[1].running_mean, h.mean((0, 2, 3)), eps=1e-5)
+    (75, 'test', (), r'''test_close(ada[1].running_mean, h.mean((0, 2, 3)), eps=1e-5)
 test_close(ada[1].running_var, h.var((0, 2, 3)), eps=1e-4)                 # torch's var is the unbiased one, as BatchNorm's
 test_eq(toy[1].running_mean, torch.zeros(4)); test_eq(ada[0].weight, toy[0].weight)   # the original untouched, weights kept
 test_eq((ada.training, ada[1].training, ada[1].momentum), (False, False, toy[1].momentum))
 test_fail(lambda: adapt_bn(nn.Linear(2, 2), tmeta, s16), contains='no BatchNorm')
 test_fail(lambda: adapt_bn(toy, tmeta, s16, idxs=[]), contains='no images')'''),
-    (73, 'run', (), r'''r_ada = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, adabn=True)'''),
-    (74, 'test', (), r'''test_eq(r_ada['n'], 128); assert r_ada['auc'] != ev['HDF5 pair']['auc']          # other statistics, other scores'''),
-    (76, 'run', (), r'''import sys
+    (77, 'run', (), r'''r_ada = evaluate_cli(model=str(tmp/'pcam_tiny.pth'), data=str(data_path('pcam-h5')), n=128, progress=False, adabn=True)'''),
+    (78, 'test', (), r'''test_eq(r_ada['n'], 128); assert r_ada['auc'] != ev['HDF5 pair']['auc']          # other statistics, other scores'''),
+    (80, 'run', (), r'''import sys
 cmd = [str(Path(sys.executable).parent/'sslxai'), 'evaluate', '--model', str(tmp/'pcam_tiny.pth'),
        '--data', str(data_path('kaggle-hcd-sample')), '--no-progress']
 p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
 print(p.stdout)'''),
-    (77, 'test', (), r'''test_eq(p.returncode, 0)
+    (81, 'test', (), r'''test_eq(p.returncode, 0)
 assert f"accuracy {ev['Kaggle layout']['accuracy']:.4f}" in p.stdout, p.stdout + p.stderr'''),
 ]
 nb = NbRunner('nbs/20_train.ipynb', CELLS)
 
 def test_20_train_models_torchvision_s_with_torchvision_s_names(nbflags): nb.run_to(11, nbflags)   # nbs/20_train.ipynb cell 11
 
-def test_20_train_models_torchvision_s_with_torchvision_s_names_2(nbflags): nb.run_to(14, nbflags)   # nbs/20_train.ipynb cell 14
+def test_20_train_each_image_standardised_by_its_own_statistics(nbflags): nb.run_to(15, nbflags)   # nbs/20_train.ipynb cell 15
 
-def test_20_train_models_torchvision_s_with_torchvision_s_names_3(nbflags): nb.run_to(18, nbflags)   # nbs/20_train.ipynb cell 18
+def test_20_train_each_image_standardised_by_its_own_statistics_2(nbflags): nb.run_to(18, nbflags)   # nbs/20_train.ipynb cell 18
 
-def test_20_train_the_fastai_learner(nbflags): nb.run_to(24, nbflags)   # nbs/20_train.ipynb cell 24
+def test_20_train_each_image_standardised_by_its_own_statistics_3(nbflags): nb.run_to(22, nbflags)   # nbs/20_train.ipynb cell 22
 
-def test_20_train_a_faster_cpu_path(nbflags): nb.run_to(31, nbflags)   # nbs/20_train.ipynb cell 31
+def test_20_train_the_fastai_learner(nbflags): nb.run_to(28, nbflags)   # nbs/20_train.ipynb cell 28
 
-def test_20_train_model_files(nbflags): nb.run_to(39, nbflags)   # nbs/20_train.ipynb cell 39
+def test_20_train_a_faster_cpu_path(nbflags): nb.run_to(35, nbflags)   # nbs/20_train.ipynb cell 35
 
-def test_20_train_model_files_2(nbflags): nb.run_to(42, nbflags)   # nbs/20_train.ipynb cell 42
+def test_20_train_model_files(nbflags): nb.run_to(43, nbflags)   # nbs/20_train.ipynb cell 43
 
-def test_20_train_model_files_3(nbflags): nb.run_to(44, nbflags)   # nbs/20_train.ipynb cell 44
+def test_20_train_model_files_2(nbflags): nb.run_to(46, nbflags)   # nbs/20_train.ipynb cell 46
 
-def test_20_train_predicting_a_source(nbflags): nb.run_to(54, nbflags)   # nbs/20_train.ipynb cell 54
+def test_20_train_model_files_3(nbflags): nb.run_to(48, nbflags)   # nbs/20_train.ipynb cell 48
 
-def test_20_train_commands(nbflags): nb.run_to(58, nbflags)   # nbs/20_train.ipynb cell 58
+def test_20_train_predicting_a_source(nbflags): nb.run_to(58, nbflags)   # nbs/20_train.ipynb cell 58
 
-def test_20_train_sslxai_evaluate(nbflags): nb.run_to(63, nbflags)   # nbs/20_train.ipynb cell 63
+def test_20_train_commands(nbflags): nb.run_to(62, nbflags)   # nbs/20_train.ipynb cell 62
 
-def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(65, nbflags)   # nbs/20_train.ipynb cell 65
+def test_20_train_sslxai_evaluate(nbflags): nb.run_to(67, nbflags)   # nbs/20_train.ipynb cell 67
 
-def test_20_train_batchnorm_statistics_of_the_images_being_scored(nbflags): nb.run_to(71, nbflags)   # nbs/20_train.ipynb cell 71
+def test_20_train_sslxai_evaluate_2(nbflags): nb.run_to(69, nbflags)   # nbs/20_train.ipynb cell 69
 
-def test_20_train_batchnorm_statistics_of_the_images_being_scored_2(nbflags): nb.run_to(74, nbflags)   # nbs/20_train.ipynb cell 74
+def test_20_train_batchnorm_statistics_of_the_images_being_scored(nbflags): nb.run_to(75, nbflags)   # nbs/20_train.ipynb cell 75
 
-def test_20_train_batchnorm_statistics_of_the_images_being_scored_3(nbflags): nb.run_to(77, nbflags)   # nbs/20_train.ipynb cell 77
+def test_20_train_batchnorm_statistics_of_the_images_being_scored_2(nbflags): nb.run_to(78, nbflags)   # nbs/20_train.ipynb cell 78
+
+def test_20_train_batchnorm_statistics_of_the_images_being_scored_3(nbflags): nb.run_to(81, nbflags)   # nbs/20_train.ipynb cell 81

@@ -72,6 +72,7 @@ test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at le
 test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', aug='wild'), contains="unknown aug 'wild'; choose from light, strong")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
+test_fail(lambda: recipe_config('ci', recal=0), contains='recal must be at least 1 patch, got 0')
 test_eq(run_key(recipe_config('course'), 'abc'), '379120419b91')            # a single process keeps the keys of cached models
 test_eq(run_key(recipe_config('course', **FIRST_COURSE), 'abc'), '6c3313cf94e2')   # the first course recipe's key, as before the change
 test_eq({k: getattr(PathoAug(), k) for k in AUGS['light']}, AUGS['light']); test_eq(AUGS['light'], dict(hed=0.03, brightness=0.05, contrast=0.05))'''),
@@ -86,25 +87,44 @@ start_group(), kind'''),
 os.environ.update(ACCELERATE_USE_CPU='True', MASTER_ADDR='127.0.0.1')              # what `accelerate launch --cpu` sets
 test_fail(launch_check, contains='accelerate launch --cpu started one process')
 for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
-    (44, 'import', (), r'''sslxai.recipe'''),
-    (45, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+    (45, 'import', (), r'''sslxai.recipe'''),
+    (46, 'run', (), r'''from sslxai.train import to_input
+src_s, f = SynthSource(256, seed=0), learn.model.features       # `learn` and `dls_s`: the checkpoint example above
+w0, m0 = f.conv0.weight.clone(), f.norm0.running_mean.clone()
+rec = recalibrate(learn, src_s, dls_s.train_idxs, n=64)
+pick = np.sort(np.random.default_rng(0).choice(np.asarray(dls_s.train_idxs), 64, replace=False))   # the same draw
+with torch.no_grad(): a0 = f.conv0(to_input(src_s.get_batch(pick)[0], dls_s.stats))   # what norm0 sees
+rec, (f.norm0.running_mean - m0).abs().max().item()'''),
+    (47, 'test', (), r'''test_close(f.norm0.running_mean, a0.mean((0, 2, 3)), eps=1e-4)    # the drawn patches' statistics, computed without BatchNorm
+test_close(f.norm0.running_var, a0.var((0, 2, 3)), eps=1e-3)      # unbiased, as BatchNorm keeps it
+test_eq(f.conv0.weight, w0); test_eq(rec['n'], 64)                # weights untouched'''),
+    (48, 'import', (), r'''sslxai.recipe'''),
+    (49, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
 [round(h['accuracy'], 3) for h in run['history']]'''),
-    (46, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+    (50, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
 test_eq(run['cfg']['n'], 512)
 xr = SynthSource(128, seed=0); xr.gray = True                     # stands in for an X-ray source
 folders = set(cache_dir('models').iterdir())
 test_fail(lambda: train_recipe(xr, 'ci', progress=False, aug='strong'), contains="aug='strong': H&E patch settings")
 test_fail(lambda: train_recipe(xr, 'course', progress=False), contains='crop=64: H&E patch settings')
 test_eq(set(cache_dir('models').iterdir()), folders)            # refused before any cache folder is made'''),
-    (48, 'import', (), r'''sslxai.recipe'''),
-    (49, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (52, 'import', (), r'''sslxai.recipe'''),
+    (53, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (50, 'test', (), r'''from sslxai.train import load_model
+    (54, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (52, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (56, 'run', (), r'''rc = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, recal=128)
+rr = finish(rc)
+rr['recal'], rr['history'][-1]['accuracy']'''),
+    (57, 'test', (), r'''test_eq(rr['recal']['n'], 128); test_eq(rr['valid_accuracy'], rr['recal']['accuracy'])
+assert rc['key'] != train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, use_cache=False)['key']   # its own cache entry
+sr = finish(train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, standardise=True), tmp/'st.pth')
+test_eq(load_model(tmp/'st.pth')[1]['standardise'], True)           # `standardise` travels with the model
+'''),
+    (59, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -113,24 +133,24 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (53, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (60, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (55, 'import', (), r'''sslxai.recipe'''),
-    (56, 'run', (), r'''show_doc(train_cli)'''),
-    (57, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (62, 'import', (), r'''sslxai.recipe'''),
+    (63, 'run', (), r'''show_doc(train_cli)'''),
+    (64, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()
 test_fail(lambda: train_cli(data='synthetic', size=64, out=str(tmp/'bad.pth'), progress=False), contains='synthetic patches are 96x96')   # --size resizes X-rays only'''),
-    (59, 'test', (), r'''import subprocess
+    (66, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (61, 'run', (), r'''import signal
+    (68, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -139,14 +159,14 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (62, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (69, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run([a for a in args if a != '--no-progress'] + ['--resume'], capture_output=True, text=True, env=env)   # bars asked for, output to a pipe
 print(p.stdout)'''),
-    (63, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (70, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()
 assert '█' not in p.stdout + p.stderr, p.stdout + p.stderr      # no terminal, no bars: one line per epoch'''),
-    (64, 'run', (), r'''show_doc(train_recipe)'''),
+    (71, 'run', (), r'''show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
 
@@ -166,20 +186,24 @@ def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(34, nbflags)  
 
 def test_21_recipe_several_processes(nbflags): nb.run_to(43, nbflags)   # nbs/21_recipe.ipynb cell 43
 
-def test_21_recipe_several_processes_2(nbflags): nb.run_to(46, nbflags)   # nbs/21_recipe.ipynb cell 46
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is(nbflags): nb.run_to(47, nbflags)   # nbs/21_recipe.ipynb cell 47
 
-def test_21_recipe_several_processes_3(nbflags): nb.run_to(50, nbflags)   # nbs/21_recipe.ipynb cell 50
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_2(nbflags): nb.run_to(50, nbflags)   # nbs/21_recipe.ipynb cell 50
 
-def test_21_recipe_resume(nbflags): nb.run_to(52, nbflags)   # nbs/21_recipe.ipynb cell 52
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_3(nbflags): nb.run_to(54, nbflags)   # nbs/21_recipe.ipynb cell 54
 
-def test_21_recipe_resume_2(nbflags): nb.run_to(53, nbflags)   # nbs/21_recipe.ipynb cell 53
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_4(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
 
-def test_21_recipe_sslxai_train(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
+def test_21_recipe_resume(nbflags): nb.run_to(59, nbflags)   # nbs/21_recipe.ipynb cell 59
 
-def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(59, nbflags)   # nbs/21_recipe.ipynb cell 59
+def test_21_recipe_resume_2(nbflags): nb.run_to(60, nbflags)   # nbs/21_recipe.ipynb cell 60
 
-def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(62, nbflags)   # nbs/21_recipe.ipynb cell 62
+def test_21_recipe_sslxai_train(nbflags): nb.run_to(64, nbflags)   # nbs/21_recipe.ipynb cell 64
 
-def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(63, nbflags)   # nbs/21_recipe.ipynb cell 63
+def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(66, nbflags)   # nbs/21_recipe.ipynb cell 66
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(64, nbflags)
+def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(69, nbflags)   # nbs/21_recipe.ipynb cell 69
+
+def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(70, nbflags)   # nbs/21_recipe.ipynb cell 70
+
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(71, nbflags)

@@ -171,7 +171,7 @@ sc = {k: r['scores']['PCam valid split (other slides)'] for k, r in runs.items()
 over = 'twice the epochs (over the budget)'
 assert all((r['train_images']*(64/96)**2 <= 57_408) == (k != over) for k, r in runs.items())   # all but one within the budget's pixels
 assert all(s['accuracy'] < 0.85 for k, s in sc.items() if k != over), sc               # none within it reaches the accuracy target
-assert [k for k, s in sc.items() if s['auc'] >= 0.92 and k != over] == ['course recipe'], sc   # the AUC target: this recipe on the AVX2 CPU only
+assert [k for k, s in sc.items() if s['auc'] >= 0.92 and k != over] == ['course recipe', 'each image standardised'], sc   # the AUC target within the budget
 long = runs[over]['scores']                                                             # twice the epochs reach both targets
 assert all(s['accuracy'] >= 0.85 and s['auc'] >= 0.92 for s in long.values()) and len(long) == 2, long
 cam = runs[over]['gradcam']                                                             # and its Grad-CAM is still not above chance
@@ -196,7 +196,13 @@ for name in ('random split, first recipe', 'random split'):                     
     held, valid = rs['random 20% of the training folder (shares slides)'], rs['PCam valid split (other slides)']
     assert held['accuracy'] > valid['accuracy'] + 0.025 and held['auc'] > valid['auc'] + 0.02, (name, rs)
 held = runs['random split']['scores']['random 20% of the training folder (shares slides)']
-assert held['accuracy'] >= 0.85 and held['auc'] >= 0.92, held                          # "meets the targets" on shared slides only'''),
+assert held['accuracy'] >= 0.85 and held['auc'] >= 0.92, held                          # "meets the targets" on shared slides only
+std, std_tta = (runs['each image standardised']['scores'][k] for k in ('PCam valid split (other slides)', 'PCam valid split, 8-fold TTA'))
+assert std['auc'] > avx512['auc'] + 0.01 and std_tta['auc'] >= 0.92 and max(std['accuracy'], std_tta['accuracy']) < 0.85, (std, std_tta)   # best AUC, short of 0.85
+rc = runs['BatchNorm re-estimated at 96 px']['scores']
+before, after = rc['PCam valid split, before re-estimating BatchNorm'], rc['PCam valid split (other slides)']
+assert after['accuracy'] > before['accuracy'] + 0.005 and abs(after['auc'] - before['auc']) < 0.005 and after['accuracy'] < 0.85, rc   # accuracy, not ranking
+'''),
     (35, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
 r = reports['PCam valid split (other slides)']
