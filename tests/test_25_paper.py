@@ -202,6 +202,8 @@ assert std['auc'] > avx512['auc'] + 0.01 and std_tta['auc'] >= 0.92 and max(std[
 rc = runs['BatchNorm re-estimated at 96 px']['scores']
 before, after = rc['PCam valid split, before re-estimating BatchNorm'], rc['PCam valid split (other slides)']
 assert after['accuracy'] > before['accuracy'] + 0.005 and abs(after['auc'] - before['auc']) < 0.005 and after['accuracy'] < 0.85, rc   # accuracy, not ranking
+g = runs['each image standardised']['gradcam']                                          # its Grad-CAM: at chance, not above it
+assert g['n_tp'] == 200 and all(g[l]['energy'][1] < 1/9 < g[l]['energy'][2] and g[l]['pointing'][2] < 2/9 for l in ('features.norm5', 'features.denseblock3')), g
 '''),
     (35, 'run', (), r'''p, y = res['PCam valid split (other slides)']
 l = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))            # each patch's cross-entropy loss
