@@ -6,13 +6,18 @@ The course recipe (`sslxai train --recipe course`: DenseNet169 from scratch, 6 e
 PCam's 19,171 training patches in `$SSLXAI_DATA/pcam-subset`, one-cycle to 1e-3, weight decay 1e-4) is scored at
 96 px on PCam's valid split (2,907 patches of other slides). The first course recipe trained 3 epochs at 2e-3 with
 weight decay 0.01; each variant below is stated as its settings changed from the current recipe (the first recipe's
-variants carry epochs=3, lr=0.002, wd=0.01) and is trained from the same seed. `random split` trains a recipe on 80%
+variants carry epochs=3, lr=0.002, wd=0.01) and is trained from seed 0 unless it names another (`seed=1`
+measures how much one seed moves the scores). `random split` trains a recipe on 80%
 of the training folder and scores it on the other 20%, which shares slides with its training patches (the kind of
 split the paper's 96.7% comes from), and on PCam's valid split. `BatchNorm re-estimated at 96 px` re-estimates the
 BatchNorm statistics of the 64 px-crop model on 4,096 whole training patches after training (`recalibrate`: no
 labels, no gradients) and is also scored before that step. `each image standardised` puts `Standardise` (each image
-less its own per-channel mean, over its own standard deviation) in front of the model, in training and scoring. Every variant stays within the course budget's pixels
-(about 57,000 whole patches) except `twice the epochs (over the budget)`, which measures what more training buys.
+less its own per-channel mean, over its own standard deviation) in front of the model, in training and scoring.
+`whole=1` trains the last epoch on whole 96 px patches (`WholePatches`: progressive resizing); 48 px crops are a quarter
+of a patch's pixels, so 12 epochs of them, or 8 and one epoch of whole patches, are the pixels of 3 whole-patch epochs.
+Every variant stays within the course budget's pixels (about 57,000 whole patches; the course recipe's 6 epochs of
+64 px crops are 51,000) except `twice the epochs (over the budget)`, which
+measures what more training buys.
 Finished variants are kept in benchmarks/results/course.json (a second call adds to it; `--only` chooses which run),
 and the models are cached (`SSLXAI_CACHE`), so a variant already trained is only scored again.
 `--gradcam` also scores Grad-CAM at `features.norm5` and `features.denseblock3` against PCam's centre 32x32 box
@@ -38,6 +43,10 @@ VARIANTS = {   # name: settings changed from the current course recipe
     'twice the epochs (over the budget)': dict(epochs=12),
     'BatchNorm re-estimated at 96 px': dict(recal=4096),
     'each image standardised': dict(standardise=True),
+    '48 px crops, 12 epochs (the same pixels)': dict(crop=48, epochs=12, recal=4096),
+    '48 px crops, then whole patches (the same pixels)': dict(crop=48, epochs=9, whole=1),
+    'each image standardised, another seed': dict(standardise=True, seed=1),
+    'each image standardised, 48 px crops, 12 epochs': dict(standardise=True, crop=48, epochs=12, recal=4096),
     'random split, first recipe': dict(FIRST, valid_pct=0.2),
     'random split': dict(valid_pct=0.2),
 }
@@ -73,23 +82,30 @@ def run_variant(name, data, quick):
                 scores={k: dict(n=r['n'], accuracy=round(r['accuracy'], 4), auc=round(r['auc'], 4)) for k, r in scores.items()},
                 model=model, meta=meta, valid=valid, vidx=vidx, pred=pred)
 
+def whole_patches(r) -> int:
+    "The pixels a run trained on, in whole 96 px patches: a crop of side c is (c/96)^2 of one; `whole` epochs are whole patches."
+    from sslxai.recipe import RECIPES
+    crop, whole, ep = r['settings'].get('crop', RECIPES['course']['crop']), r['settings'].get('whole') or 0, r['epochs']
+    return round(r['train_images']/ep*((ep - whole)*(crop/96)**2 + whole))
+
 def write_table(out, res_dir, tag=''):
     "Write course{tag}.md from the runs in `out`; returns its text."
     lines = ["# The course recipe and its variants: DenseNet169 from scratch on PCam's train split, scored on its valid split",
-             '', "Each row is one training run from the same seed: the course recipe (6 epochs of 64 px crops, one-cycle to 1e-3, "
+             '', "Each row is one training run, from seed 0 unless its settings name another: the course recipe (6 epochs of 64 px crops, one-cycle to 1e-3, "
              "weight decay 1e-4, batch 64) with the settings listed changed (epochs=3, lr=0.002, wd=0.01 is the first course recipe), "
              "scored at 96 px on all 2,907 patches of PCam's valid split (other slides); the random-split row is also "
              "scored on the 20% of the training folder it held out, which shares slides with its training patches; recal=4096 "
              "re-estimates BatchNorm on 4,096 whole training patches after training, and that row is also scored before it; "
-             "standardise=True standardises each image by its own per-channel mean and standard deviation. "
+             "standardise=True standardises each image by its own per-channel mean and standard deviation; whole=1 trains the last "
+             "epoch on whole 96 px patches (progressive resizing); a 48 px crop is a quarter of a patch's pixels. "
              "Machine, date and precision are those of each row.",
-             '', '| variant | changed | epochs (images) | measured on | precision | training s | scored on | accuracy | ROC AUC |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '', '| variant | changed | epochs (images) | pixels (whole patches) | measured on | precision | training s | scored on | accuracy | ROC AUC |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     order = list(VARIANTS)
     for name, r in sorted(out['runs'].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         for k, s in r['scores'].items():
             ch = ', '.join(f'{a}={b}' for a, b in r['settings'].items()) or '-'
-            lines.append(f"| {name} | {ch} | {r['epochs']} ({r['train_images']:,}) | {r['date']}, {r['cores']} cores, {r['cpu_capability']}, "
+            lines.append(f"| {name} | {ch} | {r['epochs']} ({r['train_images']:,}) | {whole_patches(r):,} | {r['date']}, {r['cores']} cores, {r['cpu_capability']}, "
                          f"{r['threads']} threads | {r['precision']} | {r['fit_s']} | {k} | {s['accuracy']:.3f} | {s['auc']:.3f} |")
     from crop_bench import cam_cells
     cams = [(n, r['gradcam']) for n, r in out['runs'].items() if r.get('gradcam')]

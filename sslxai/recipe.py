@@ -25,11 +25,11 @@ from .data import PathoAug, CENTRE, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open, adapt_bn
 
 # %% auto #0
-__all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'CentreSwap',
-           'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save', 'load_checkpoint',
-           'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'show_bars', 'resume_point',
-           'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed', 'recalibrate',
-           'train_recipe', 'finish', 'train_cli']
+__all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'WholePatches',
+           'CentreSwap', 'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save',
+           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'show_bars',
+           'resume_point', 'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed',
+           'recalibrate', 'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -54,8 +54,10 @@ def precision_line(device='cpu', prefer:str='auto') -> str:
 class LabelCrop(PathoAug):
     "PathoAug on a random `size` crop that always contains PCam's label region (the centre 32x32)."
     def __init__(self, size:int=64, # side of the crop, between 32 and 96
-                 **kwargs): super().__init__(**kwargs); self.size = size
+                 whole:bool=False, # crop nothing: the whole patch, with the same colour jitter (`WholePatches` sets it)
+                 **kwargs): super().__init__(**kwargs); self.size, self.whole = size, whole
     def encodes(self, x:TensorImage):
+        if self.whole: return super().encodes(x)
         B, _, H, W = x.shape
         lo, hi = CENTRE
         if not (hi - lo <= self.size <= min(H, W)): raise ValueError(f"LabelCrop: size {self.size} must lie in [{hi-lo}, {min(H, W)}]")
@@ -64,6 +66,19 @@ class LabelCrop(PathoAug):
         oy = torch.randint(omin, omax + 1, (B,)).tolist(); ox = torch.randint(omin, omax + 1, (B,)).tolist()
         x = torch.stack([x[i, :, a:a+self.size, b:b+self.size] for i, (a, b) in enumerate(zip(oy, ox))])
         return super().encodes(TensorImage(x))
+
+# %% ../nbs/21_recipe.ipynb #a1c0e5d2
+class WholePatches(Callback):
+    "Train the last `n` epochs on whole patches: every `LabelCrop` of the training loader stops cropping from then on."
+    def __init__(self, n:int, # epochs at the end of the run trained on whole patches
+                ): self.n = n
+    def _crops(self):
+        dl = self.dls.train
+        return [t for t in getattr(dl, 'dl', dl).after_batch.fs if isinstance(t, LabelCrop)]     # `DistributedDL` wraps its loader
+    def before_epoch(self):
+        for t in self._crops(): t.whole = self.epoch >= self.n_epoch - self.n
+    def after_fit(self):
+        for t in self._crops(): t.whole = False
 
 # %% ../nbs/21_recipe.ipynb #60d0201b
 class CentreSwap(ItemTransform):
@@ -176,7 +191,7 @@ RECIPES = {
     'default': dict(arch='densenet169', epochs=1, lr=2e-3, wd=1e-2, bs=64, crop=None, precision='auto', seed=0),
 }
 FIRST_COURSE = dict(epochs=3, lr=2e-3, wd=1e-2)   # the first `course` recipe, as changes to the current one (older saved runs)
-SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug', 'recal', 'standardise')
+SETTINGS = ('arch', 'epochs', 'lr', 'wd', 'bs', 'crop', 'precision', 'seed', 'n', 'valid_pct', 'pretrained', 'swap', 'size', 'aug', 'recal', 'standardise', 'whole')
 AUGS = {   # strengths of `PathoAug`'s colour jitter; 'light' is its default (read from its signature), 'strong' is closer to Tellez et al.'s HED-strong
     'light': {k: inspect.signature(PathoAug).parameters[k].default for k in ('hed', 'brightness', 'contrast')},
     'strong': dict(hed=0.1, brightness=0.15, contrast=0.15),
@@ -223,6 +238,8 @@ def recipe_config(recipe:str='course', # a name in `RECIPES`
     if cfg.get('n') is not None and cfg['n'] < 2*cfg['bs']: raise ValueError(f"n={cfg['n']} is too small: at least 2 batches (2*bs = {2*cfg['bs']}) are needed")
     if cfg.get('swap') is not None and not 0 <= cfg['swap'] <= 1: raise ValueError(f"swap must lie in [0, 1], got {cfg['swap']}")
     if cfg.get('aug') is not None and cfg['aug'] not in AUGS: raise ValueError(f"unknown aug {cfg['aug']!r}; choose from {', '.join(AUGS)}")
+    if cfg.get('whole') is not None and not (cfg.get('crop') and 0 <= cfg['whole'] <= cfg['epochs']):
+        raise ValueError(f"whole={cfg['whole']}: the last epochs on whole patches need crops (crop) and at most epochs={cfg['epochs']} epochs")
     if cfg.get('recal') is not None and cfg['recal'] < 1: raise ValueError(f"recal must be at least 1 patch, got {cfg['recal']}")
     if 'valid_pct' in cfg and not 0 < cfg['valid_pct'] < 1: raise ValueError(f"valid_pct must lie in (0, 1), got {cfg['valid_pct']}")
     return cfg
@@ -343,6 +360,7 @@ def _describe(cfg, dls):
     "The lines a run prints about its data, model and budget (in process 0)."
     crop = (f", {cfg['crop']} px crops holding the centre 32x32" if cfg.get('crop') else '') + \
            (f", CentreSwap p={cfg['swap']}" if cfg.get('swap') else '') + (f", {cfg['aug']} colour jitter" if cfg.get('aug') else '') + \
+           (f", the last {cfg['whole']} on whole patches" if cfg.get('whole') else '') + \
            (', each image standardised' if cfg.get('standardise') else '') + \
            (f", BatchNorm re-estimated on {cfg['recal']:,} whole training patches" if cfg.get('recal') else '')
     if cfg.get('world_size', 1) > 1: say(batch_line(cfg['bs'], cfg['lr'], cfg['world_size']))
@@ -395,7 +413,8 @@ def train_recipe(data, # a source, a path (`open_source`) or 'synthetic'
     t0 = time.perf_counter()
     try:
         if start < cfg['epochs']:
-            with distributed(learn, timeout): _fit(learn, cfg, [cb] + list(cbs or []), start, progress)
+            more = [WholePatches(cfg['whole'])] if cfg.get('whole') else []
+            with distributed(learn, timeout): _fit(learn, cfg, [cb] + more + list(cbs or []), start, progress)
     except KeyboardInterrupt:
         if is_main(): print(f"\ninterrupted: {len(cb.history)} of {cfg['epochs']} epochs are saved in {ckpt}; "
               f"continue with the same command and --resume", file=sys.stderr)
@@ -440,6 +459,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               bs:int=None, # batch size (default 64)
               n:int=None, # train on a seeded random subset of this many items (all when None)
               crop:int=None, # train on random crops of this side that hold the centre 32x32 (LabelCrop)
+              whole:int=None, # with crop: train the last this many epochs on whole patches (WholePatches)
               size:int=None, # X-rays (`.npz`, grayscale folders): the side in px they are read at (default 96); PCam is 96 px
               valid_pct:float=None, # share held out at random when the data has no valid split (default 0.2)
               aug:str=None, # colour jitter of H&E patches: 'light' (default) or 'strong' (see `AUGS`)
@@ -454,7 +474,7 @@ def train_cli(data:str=None, # data set: HDF5 pair, Kaggle folder, ImageFolder s
               timeout:float=600, # seconds a process waits for the others before the run stops (several processes)
              ) -> dict:
     "Train a PCam classifier with fit_one_cycle by a recipe, checkpoint every epoch, print accuracy and AUC, save the model."
-    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size, aug=aug, recal=recal,
+    over = dict(arch=arch, epochs=epochs, lr=lr, wd=wd, bs=bs, crop=crop, seed=seed, n=n, valid_pct=valid_pct, swap=swap, size=size, aug=aug, recal=recal, whole=whole,
                 pretrained=pretrained or None, standardise=standardise or None, precision=None if precision == 'auto' else precision)
     run = train_recipe(data, recipe or 'default', resume=resume, progress=progress, use_cache=recipe is not None,
                        timeout=timeout, **over)

@@ -26,46 +26,60 @@ crops.shape, crops.sum((1, 2, 3)).unique()'''),
 test_eq(crops.sum((1, 2, 3)).unique().tolist(), [3*32*32])             # every crop holds the whole box
 test_fail(lambda: LabelCrop(20)(TensorImage(marked)), contains='size 20 must lie in [32, 96]')'''),
     (15, 'import', (), r'''sslxai.recipe'''),
-    (16, 'run', (), r'''show_doc(CentreSwap)'''),
-    (17, 'run', (), r'''from fastai.torch_core import TensorCategory
+    (16, 'run', (), r'''show_doc(WholePatches)'''),
+    (17, 'run', (), r'''class Sizes(Callback):                     # what the model sees in each epoch
+    order = WholePatches.order + 1
+    def before_fit(self): self.seen = []
+    def before_batch(self):
+        if self.training and self.iter == 0: self.seen.append(self.xb[0].shape[-1])
+set_seed(0)
+dls_w = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu', aug=[LabelCrop(48)])
+learn_w = pcam_learner(dls_w, 'tiny_densenet', cbs=[WholePatches(1), sizes := Sizes()])
+with learn_w.no_bar(), learn_w.no_logging(): learn_w.fit_one_cycle(3, 1e-3)
+sizes.seen'''),
+    (18, 'test', (), r'''test_eq(sizes.seen, [48, 48, 96])                         # crops, then the whole patch in the last epoch
+test_eq([t.whole for t in dls_w.train.after_batch.fs if isinstance(t, LabelCrop)], [False])     # and crops again after the fit'''),
+    (20, 'import', (), r'''sslxai.recipe'''),
+    (21, 'run', (), r'''show_doc(CentreSwap)'''),
+    (22, 'run', (), r'''from fastai.torch_core import TensorCategory
 xs = torch.stack([torch.full((3, 96, 96), float(i)) for i in range(8)])       # image i is filled with the value i
 ys = TensorCategory(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
 sx, sy = CentreSwap(p=1)((TensorImage(xs), ys))
 sx[:, 0, 48, 48].tolist(), sx[:, 0, 0, 0].tolist()      # centre: the image's own; corner: a donor of the other class'''),
-    (18, 'test', (), r'''test_eq(sx[:, 0, 48, 48], xs[:, 0, 0, 0]); test_eq(sy, ys)                    # centres and labels kept
+    (23, 'test', (), r'''test_eq(sx[:, 0, 48, 48], xs[:, 0, 0, 0]); test_eq(sy, ys)                    # centres and labels kept
 test_eq((sx[:4, 0, 0, 0] >= 4).all(), True); test_eq((sx[4:, 0, 0, 0] < 4).all(), True)   # borders from the other class
 test_eq(CentreSwap(p=0)((TensorImage(xs), ys))[0], xs)                       # p=0: unchanged
 test_eq(CentreSwap(p=1)((TensorImage(xs[:4]), ys[:4]))[0], xs[:4])           # one class only: no donor, unchanged
 test_fail(lambda: CentreSwap(p=2), contains='p must lie in [0, 1]')'''),
-    (20, 'import', (), r'''sslxai.recipe'''),
-    (21, 'run', (), r'''world(), process_batch(64, 2), [process_seed(0, r) for r in range(3)], batch_line(64, 1e-2, 2)'''),
-    (22, 'test', (), r'''test_eq(world(), (0, 1)); test_eq(process_seed(7, 0), 7)                   # alone: nothing changes
+    (25, 'import', (), r'''sslxai.recipe'''),
+    (26, 'run', (), r'''world(), process_batch(64, 2), [process_seed(0, r) for r in range(3)], batch_line(64, 1e-2, 2)'''),
+    (27, 'test', (), r'''test_eq(world(), (0, 1)); test_eq(process_seed(7, 0), 7)                   # alone: nothing changes
 test_eq(len({process_seed(0, r) for r in range(8)}), 8)                    # every process draws other views
 test_fail(lambda: process_batch(63, 2), contains='bs=63 does not divide by the 2 processes')'''),
-    (24, 'import', (), r'''sslxai.recipe'''),
-    (25, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
+    (29, 'import', (), r'''sslxai.recipe'''),
+    (30, 'test', (), r'''class _Full:                                  # an object whose pickling fails half-way, like a full disk
     def __reduce__(self): raise OSError(28, 'No space left on device')
 atomic_save({'epoch': 0}, tmp/'ck.pth')
 test_fail(lambda: atomic_save({'epoch': 1, 'x': _Full()}, tmp/'ck.pth'), contains='No space left')
 test_eq(torch.load(tmp/'ck.pth')['epoch'], 0); test_eq(sorted(p.name for p in tmp.glob('ck.pth*')), ['ck.pth'])'''),
-    (26, 'import', (), r'''sslxai.recipe'''),
-    (27, 'run', (), r'''show_doc(Checkpoint)'''),
-    (28, 'run', (), r'''set_seed(0)
+    (31, 'import', (), r'''sslxai.recipe'''),
+    (32, 'run', (), r'''show_doc(Checkpoint)'''),
+    (33, 'run', (), r'''set_seed(0)
 dls_s = pcam_dls(SynthSource(256, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls_s, 'tiny_densenet')
 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=Checkpoint(tmp/'run.pth', {'recipe': 'demo'}, batches=True))
 ck = load_checkpoint(tmp/'run.pth')
 ck['epoch'], [round(h['accuracy'], 3) for h in ck['history']], ck['history'][0]['batches']['lr'][:3]'''),
-    (29, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
+    (34, 'test', (), r'''test_eq(ck['epoch'], 1); test_eq(len(ck['history']), 2); test_eq(set(ck['state']), {'model', 'opt'})
 test_eq(ck['state']['model']['classifier.weight'], learn.model.state_dict()['classifier.weight'])
 test_eq([len(h['batches']['lr']) for h in ck['history']], [len(dls_s.train)]*2)        # one entry per training batch
 test_close(max(max(h['batches']['lr']) for h in ck['history']), 1e-2, eps=1e-3)   # the one-cycle peak
 lrs = [v for h in ck['history'] for v in h['batches']['lr']]
 assert lrs[0] < max(lrs)/10 and lrs[-1] < max(lrs)/5 and np.argmax(lrs) < len(lrs)/2   # warms up to its peak, anneals'''),
-    (31, 'import', (), r'''sslxai.recipe'''),
-    (32, 'run', (), r'''show_doc(recipe_config)'''),
-    (33, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
-    (34, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
+    (36, 'import', (), r'''sslxai.recipe'''),
+    (37, 'run', (), r'''show_doc(recipe_config)'''),
+    (38, 'run', (), r'''recipe_config('course'), recipe_config('ci', epochs=3)['epochs'], run_key(recipe_config('ci'), data_fingerprint(SynthSource(64)))'''),
+    (39, 'test', (), r'''test_eq(run_key(recipe_config('ci'), 'abc'), run_key(recipe_config('ci', lr=None), 'abc'))     # None keeps the recipe
 assert run_key(recipe_config('ci'), 'abc') != run_key(recipe_config('ci', lr=3e-2), 'abc')
 assert data_fingerprint(SynthSource(64, seed=0)) != data_fingerprint(SynthSource(64, seed=1))
 test_fail(lambda: recipe_config('ci', epochs=-1), contains='epochs must be at least 1, got -1')
@@ -73,58 +87,61 @@ test_fail(lambda: recipe_config('huge'), contains="unknown recipe 'huge'")
 test_fail(lambda: recipe_config('ci', aug='wild'), contains="unknown aug 'wild'; choose from light, strong")
 test_fail(lambda: recipe_config('ci', n=3), contains='n=3 is too small')
 test_fail(lambda: recipe_config('ci', recal=0), contains='recal must be at least 1 patch, got 0')
+test_fail(lambda: recipe_config('ci', whole=1), contains='whole=1: the last epochs on whole patches need crops')
+test_fail(lambda: recipe_config('course', whole=7), contains='at most epochs=6')
+test_eq(recipe_config('course', crop=48, epochs=9, whole=1)['whole'], 1)
 test_eq(run_key(recipe_config('course'), 'abc'), '379120419b91')            # a single process keeps the keys of cached models
 test_eq(run_key(recipe_config('course', **FIRST_COURSE), 'abc'), '6c3313cf94e2')   # the first course recipe's key, as before the change
 test_eq({k: getattr(PathoAug(), k) for k in AUGS['light']}, AUGS['light']); test_eq(AUGS['light'], dict(hed=0.03, brightness=0.05, contrast=0.05))'''),
-    (36, 'import', (), r'''sslxai.recipe'''),
-    (39, 'import', (), r'''sslxai.recipe'''),
     (41, 'import', (), r'''sslxai.recipe'''),
-    (42, 'run', (), r'''set_seed(0)
+    (44, 'import', (), r'''sslxai.recipe'''),
+    (46, 'import', (), r'''sslxai.recipe'''),
+    (47, 'run', (), r'''set_seed(0)
 dls_1 = shard_dls(pcam_dls(SynthSource(128, seed=0), bs=32, device='cpu'))         # one process: the data as it was
 with distributed(pcam_learner(dls_1, 'tiny_densenet')) as l1: kind = type(l1.dls.train).__name__
 start_group(), kind'''),
-    (43, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
+    (48, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
 os.environ.update(ACCELERATE_USE_CPU='True', MASTER_ADDR='127.0.0.1')              # what `accelerate launch --cpu` sets
 test_fail(launch_check, contains='accelerate launch --cpu started one process')
 for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
-    (45, 'import', (), r'''sslxai.recipe'''),
-    (46, 'run', (), r'''from sslxai.train import to_input
+    (50, 'import', (), r'''sslxai.recipe'''),
+    (51, 'run', (), r'''from sslxai.train import to_input
 src_s, f = SynthSource(256, seed=0), learn.model.features       # `learn` and `dls_s`: the checkpoint example above
 w0, m0 = f.conv0.weight.clone(), f.norm0.running_mean.clone()
 rec = recalibrate(learn, src_s, dls_s.train_idxs, n=64)
 pick = np.sort(np.random.default_rng(0).choice(np.asarray(dls_s.train_idxs), 64, replace=False))   # the same draw
 with torch.no_grad(): a0 = f.conv0(to_input(src_s.get_batch(pick)[0], dls_s.stats))   # what norm0 sees
 rec, (f.norm0.running_mean - m0).abs().max().item()'''),
-    (47, 'test', (), r'''test_close(f.norm0.running_mean, a0.mean((0, 2, 3)), eps=1e-4)    # the drawn patches' statistics, computed without BatchNorm
+    (52, 'test', (), r'''test_close(f.norm0.running_mean, a0.mean((0, 2, 3)), eps=1e-4)    # the drawn patches' statistics, computed without BatchNorm
 test_close(f.norm0.running_var, a0.var((0, 2, 3)), eps=1e-3)      # unbiased, as BatchNorm keeps it
 test_eq(f.conv0.weight, w0); test_eq(rec['n'], 64)                # weights untouched'''),
-    (48, 'import', (), r'''sslxai.recipe'''),
-    (49, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+    (53, 'import', (), r'''sslxai.recipe'''),
+    (54, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
 [round(h['accuracy'], 3) for h in run['history']]'''),
-    (50, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+    (55, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
 test_eq(run['cfg']['n'], 512)
 xr = SynthSource(128, seed=0); xr.gray = True                     # stands in for an X-ray source
 folders = set(cache_dir('models').iterdir())
 test_fail(lambda: train_recipe(xr, 'ci', progress=False, aug='strong'), contains="aug='strong': H&E patch settings")
 test_fail(lambda: train_recipe(xr, 'course', progress=False), contains='crop=64: H&E patch settings')
 test_eq(set(cache_dir('models').iterdir()), folders)            # refused before any cache folder is made'''),
-    (52, 'import', (), r'''sslxai.recipe'''),
-    (53, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (57, 'import', (), r'''sslxai.recipe'''),
+    (58, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (54, 'test', (), r'''from sslxai.train import load_model
+    (59, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (56, 'run', (), r'''rc = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, recal=128)
+    (61, 'run', (), r'''rc = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, recal=128)
 rr = finish(rc)
 rr['recal'], rr['history'][-1]['accuracy']'''),
-    (57, 'test', (), r'''test_eq(rr['recal']['n'], 128); test_eq(rr['valid_accuracy'], rr['recal']['accuracy'])
+    (62, 'test', (), r'''test_eq(rr['recal']['n'], 128); test_eq(rr['valid_accuracy'], rr['recal']['accuracy'])
 assert rc['key'] != train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, use_cache=False)['key']   # its own cache entry
 sr = finish(train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, standardise=True), tmp/'st.pth')
 test_eq(load_model(tmp/'st.pth')[1]['standardise'], True)           # `standardise` travels with the model
 '''),
-    (59, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (64, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -133,24 +150,24 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (60, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (65, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (62, 'import', (), r'''sslxai.recipe'''),
-    (63, 'run', (), r'''show_doc(train_cli)'''),
-    (64, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (67, 'import', (), r'''sslxai.recipe'''),
+    (68, 'run', (), r'''show_doc(train_cli)'''),
+    (69, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()
 test_fail(lambda: train_cli(data='synthetic', size=64, out=str(tmp/'bad.pth'), progress=False), contains='synthetic patches are 96x96')   # --size resizes X-rays only'''),
-    (66, 'test', (), r'''import subprocess
+    (71, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (68, 'run', (), r'''import signal
+    (73, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -159,14 +176,14 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (69, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (74, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run([a for a in args if a != '--no-progress'] + ['--resume'], capture_output=True, text=True, env=env)   # bars asked for, output to a pipe
 print(p.stdout)'''),
-    (70, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (75, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()
 assert '█' not in p.stdout + p.stderr, p.stdout + p.stderr      # no terminal, no bars: one line per epoch'''),
-    (71, 'run', (), r'''show_doc(train_recipe)'''),
+    (76, 'run', (), r'''show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
 
@@ -174,36 +191,38 @@ def test_21_recipe_the_precision_chosen_by_the_cpu(nbflags): nb.run_to(9, nbflag
 
 def test_21_recipe_a_crop_that_keeps_the_label(nbflags): nb.run_to(13, nbflags)   # nbs/21_recipe.ipynb cell 13
 
-def test_21_recipe_a_variant_that_teaches_the_label_rule(nbflags): nb.run_to(18, nbflags)   # nbs/21_recipe.ipynb cell 18
+def test_21_recipe_the_last_epochs_on_whole_patches(nbflags): nb.run_to(18, nbflags)   # nbs/21_recipe.ipynb cell 18
 
-def test_21_recipe_which_process(nbflags): nb.run_to(22, nbflags)   # nbs/21_recipe.ipynb cell 22
+def test_21_recipe_a_variant_that_teaches_the_label_rule(nbflags): nb.run_to(23, nbflags)   # nbs/21_recipe.ipynb cell 23
 
-def test_21_recipe_a_checkpoint_every_epoch_written_safely(nbflags): nb.run_to(25, nbflags)   # nbs/21_recipe.ipynb cell 25
+def test_21_recipe_which_process(nbflags): nb.run_to(27, nbflags)   # nbs/21_recipe.ipynb cell 27
 
-def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to(29, nbflags)   # nbs/21_recipe.ipynb cell 29
+def test_21_recipe_a_checkpoint_every_epoch_written_safely(nbflags): nb.run_to(30, nbflags)   # nbs/21_recipe.ipynb cell 30
 
-def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(34, nbflags)   # nbs/21_recipe.ipynb cell 34
+def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to(34, nbflags)   # nbs/21_recipe.ipynb cell 34
 
-def test_21_recipe_several_processes(nbflags): nb.run_to(43, nbflags)   # nbs/21_recipe.ipynb cell 43
+def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(39, nbflags)   # nbs/21_recipe.ipynb cell 39
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is(nbflags): nb.run_to(47, nbflags)   # nbs/21_recipe.ipynb cell 47
+def test_21_recipe_several_processes(nbflags): nb.run_to(48, nbflags)   # nbs/21_recipe.ipynb cell 48
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_2(nbflags): nb.run_to(50, nbflags)   # nbs/21_recipe.ipynb cell 50
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is(nbflags): nb.run_to(52, nbflags)   # nbs/21_recipe.ipynb cell 52
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_3(nbflags): nb.run_to(54, nbflags)   # nbs/21_recipe.ipynb cell 54
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_2(nbflags): nb.run_to(55, nbflags)   # nbs/21_recipe.ipynb cell 55
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_4(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_3(nbflags): nb.run_to(59, nbflags)   # nbs/21_recipe.ipynb cell 59
 
-def test_21_recipe_resume(nbflags): nb.run_to(59, nbflags)   # nbs/21_recipe.ipynb cell 59
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_4(nbflags): nb.run_to(62, nbflags)   # nbs/21_recipe.ipynb cell 62
 
-def test_21_recipe_resume_2(nbflags): nb.run_to(60, nbflags)   # nbs/21_recipe.ipynb cell 60
+def test_21_recipe_resume(nbflags): nb.run_to(64, nbflags)   # nbs/21_recipe.ipynb cell 64
 
-def test_21_recipe_sslxai_train(nbflags): nb.run_to(64, nbflags)   # nbs/21_recipe.ipynb cell 64
+def test_21_recipe_resume_2(nbflags): nb.run_to(65, nbflags)   # nbs/21_recipe.ipynb cell 65
 
-def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(66, nbflags)   # nbs/21_recipe.ipynb cell 66
+def test_21_recipe_sslxai_train(nbflags): nb.run_to(69, nbflags)   # nbs/21_recipe.ipynb cell 69
 
-def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(69, nbflags)   # nbs/21_recipe.ipynb cell 69
+def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(71, nbflags)   # nbs/21_recipe.ipynb cell 71
 
-def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(70, nbflags)   # nbs/21_recipe.ipynb cell 70
+def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(74, nbflags)   # nbs/21_recipe.ipynb cell 74
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(71, nbflags)
+def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(75, nbflags)   # nbs/21_recipe.ipynb cell 75
+
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(76, nbflags)
