@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from sslxai.recipe import FIRST_COURSE as FIRST    # the first course recipe, as changes from the current one
+from sslxai.recipe import recipe_config, patch_equivalents
 VARIANTS = {   # name: settings changed from the current course recipe
     'course recipe': {},
     'first course recipe (3 epochs, 2e-3, 0.01)': FIRST,
@@ -83,10 +84,8 @@ def run_variant(name, data, quick):
                 model=model, meta=meta, valid=valid, vidx=vidx, pred=pred)
 
 def whole_patches(r) -> int:
-    "The pixels a run trained on, in whole 96 px patches: a crop of side c is (c/96)^2 of one; `whole` epochs are whole patches."
-    from sslxai.recipe import RECIPES
-    crop, whole, ep = r['settings'].get('crop', RECIPES['course']['crop']), r['settings'].get('whole') or 0, r['epochs']
-    return round(r['train_images']/ep*((ep - whole)*(crop/96)**2 + whole))
+    "The pixels a run trained on, in whole 96 px patches (`sslxai.recipe.patch_equivalents`)."
+    return patch_equivalents(recipe_config('course', **r['settings']), r['n_train'])
 
 def write_table(out, res_dir, tag=''):
     "Write course{tag}.md from the runs in `out`; returns its text."

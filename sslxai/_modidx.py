@@ -349,6 +349,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/sslxai', 'doc_host': '', '
                                'sslxai.recipe.is_main': ('recipe.html#is_main', 'sslxai/recipe.py'),
                                'sslxai.recipe.launch_check': ('recipe.html#launch_check', 'sslxai/recipe.py'),
                                'sslxai.recipe.load_checkpoint': ('recipe.html#load_checkpoint', 'sslxai/recipe.py'),
+                               'sslxai.recipe.patch_equivalents': ('recipe.html#patch_equivalents', 'sslxai/recipe.py'),
                                'sslxai.recipe.precision_line': ('recipe.html#precision_line', 'sslxai/recipe.py'),
                                'sslxai.recipe.process_batch': ('recipe.html#process_batch', 'sslxai/recipe.py'),
                                'sslxai.recipe.process_seed': ('recipe.html#process_seed', 'sslxai/recipe.py'),

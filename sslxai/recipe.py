@@ -21,15 +21,15 @@ from fastai.data.core import TfmdDL
 try: from fastai.distributed import DistributedDL     # fastai.distributed needs Hugging Face Accelerate
 except (ImportError, NameError): DistributedDL = TfmdDL    # without it there are no multi-process runs (`start_group` says so)
 from .core import native_bf16, cache_dir, provenance, set_seed
-from .data import PathoAug, CENTRE, pcam_dls
+from .data import PathoAug, CENTRE, PATCH, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open, adapt_bn
 
 # %% auto #0
 __all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'WholePatches',
            'CentreSwap', 'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save',
-           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'ResumeError', 'show_bars',
-           'resume_point', 'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL', 'shard_dls', 'distributed',
-           'recalibrate', 'train_recipe', 'finish', 'train_cli']
+           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'patch_equivalents',
+           'ResumeError', 'show_bars', 'resume_point', 'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL',
+           'shard_dls', 'distributed', 'recalibrate', 'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -243,6 +243,15 @@ def recipe_config(recipe:str='course', # a name in `RECIPES`
     if cfg.get('recal') is not None and cfg['recal'] < 1: raise ValueError(f"recal must be at least 1 patch, got {cfg['recal']}")
     if 'valid_pct' in cfg and not 0 < cfg['valid_pct'] < 1: raise ValueError(f"valid_pct must lie in (0, 1), got {cfg['valid_pct']}")
     return cfg
+
+# %% ../nbs/21_recipe.ipynb #b7d1e0a2
+def patch_equivalents(cfg:dict, # a run's configuration (`recipe_config`): epochs, bs, crop, whole
+                      n_train:int, # training patches per epoch, before the last partial batch is dropped
+                     ) -> int:
+    "The pixels a run trains on, in whole 96 px patches: a crop of side c is (c/96)^2 of one; the last `whole` epochs are whole patches."
+    if n_train < cfg['bs']: raise ValueError(f"n_train={n_train} is less than one batch (bs={cfg['bs']}): the run trains on nothing")
+    per_epoch, side, whole = n_train//cfg['bs']*cfg['bs'], cfg.get('crop') or PATCH, cfg.get('whole') or 0
+    return round(per_epoch*((cfg['epochs'] - whole)*(side/PATCH)**2 + whole))
 
 # %% ../nbs/21_recipe.ipynb #1af86dfa
 class ResumeError(ValueError):

@@ -15,7 +15,7 @@ from fastai.vision.core import imagenet_stats
 from fastai.callback.schedule import combined_cos
 from sslxai.data import open_source, pcam_dls, SynthSource, ArraySource, show_grid, to_gray
 from sslxai.train import pcam_learner, binary_report, format_report, load_model, predict_source, to_input, adapt_bn
-from sslxai.recipe import train_recipe, finish, LabelCrop, RECIPES
+from sslxai.recipe import train_recipe, finish, LabelCrop, RECIPES, recipe_config, patch_equivalents
 from sslxai.gradcam import GradCAM, show_cam, module_name
 import io
 from IPython.display import Image as IPImage
@@ -169,10 +169,9 @@ assert c['valid']['auc'] < c6['valid']['auc'] < 0.92 and c6['valid']['accuracy']
     (33, 'test', (), r'''runs = json.loads(Path('../benchmarks/results/course.json').read_text())['runs']      # benchmarks/course_bench.py
 sc = {k: r['scores']['PCam valid split (other slides)'] for k, r in runs.items()}
 over = 'twice the epochs (over the budget)'
-def pixels(r):                                                                           # in whole patches: a crop of side c is (c/96)^2 of one
-    crop, whole, ep = r['settings'].get('crop', 64), r['settings'].get('whole') or 0, r['epochs']
-    return r['train_images']/ep*((ep - whole)*(crop/96)**2 + whole)
-assert all((pixels(r) <= 57_408) == (k != over) for k, r in runs.items()), {k: pixels(r) for k, r in runs.items()}   # all but one within the budget
+def pixels(r): return patch_equivalents(recipe_config('course', **r['settings']), r['n_train'])   # in whole patches
+budget = patch_equivalents(recipe_config('default', epochs=3), 19_171)                  # 3 epochs of whole patches: 57,408
+assert all((pixels(r) <= budget) == (k != over) for k, r in runs.items()), {k: pixels(r) for k, r in runs.items()}   # all but one within the budget
 assert all(s['accuracy'] < 0.85 for k, r in runs.items() if k != over for n, s in r['scores'].items() if n.startswith('PCam valid')), sc   # none reaches 0.85, TTA or not
 assert [k for k, s in sc.items() if s['auc'] >= 0.92 and k != over] == ['course recipe', 'each image standardised', 'each image standardised, another seed',
     'each image standardised, 48 px crops, 12 epochs'], sc   # the AUC target within the budget
