@@ -48,6 +48,9 @@ VARIANTS = {   # name: settings changed from the current course recipe
     '48 px crops, then whole patches (the same pixels)': dict(crop=48, epochs=9, whole=1),
     'each image standardised, another seed': dict(standardise=True, seed=1),
     'each image standardised, 48 px crops, 12 epochs': dict(standardise=True, crop=48, epochs=12, recal=4096),
+    "each image standardised, twice lr_find's rate (2e-3)": dict(standardise=True, lr=2e-3),
+    "each image standardised, four times lr_find's rate (4e-3)": dict(standardise=True, lr=4e-3),
+    "each image standardised, 4e-3, another seed": dict(standardise=True, lr=4e-3, seed=1),
     'random split, first recipe': dict(FIRST, valid_pct=0.2),
     'random split': dict(valid_pct=0.2),
 }
