@@ -51,6 +51,10 @@ VARIANTS = {   # name: settings changed from the current course recipe
     "each image standardised, twice lr_find's rate (2e-3)": dict(standardise=True, lr=2e-3),
     "each image standardised, four times lr_find's rate (4e-3)": dict(standardise=True, lr=4e-3),
     "each image standardised, 4e-3, another seed": dict(standardise=True, lr=4e-3, seed=1),
+    "each image standardised, eight times lr_find's rate (8e-3)": dict(standardise=True, lr=8e-3),
+    "each image standardised, 4e-3, fastai's weight decay (1e-2)": dict(standardise=True, lr=4e-3, wd=1e-2),
+    'each image standardised, 4e-3, 56 px crops, 8 epochs': dict(standardise=True, lr=4e-3, crop=56, epochs=8, recal=4096),
+    'each image standardised, 4e-3, a third seed': dict(standardise=True, lr=4e-3, seed=2),
     'random split, first recipe': dict(FIRST, valid_pct=0.2),
     'random split': dict(valid_pct=0.2),
 }

@@ -11,8 +11,8 @@ import torch
 from torchvision.models import DenseNet
 
 # %% auto #0
-__all__ = ['SCALES', 'SCALE', 'get_scale', 'cache_dir', 'native_bf16', 'provenance', 'data_root', 'data_path', 'has_real_data',
-           'set_seed', 'default_device', 'tiny_densenet']
+__all__ = ['SCALES', 'SCALE', 'get_scale', 'cache_dir', 'scratch_dir', 'native_bf16', 'provenance', 'data_root', 'data_path',
+           'has_real_data', 'set_seed', 'default_device', 'tiny_densenet']
 
 # %% ../nbs/00_core.ipynb #f71a794b
 import warnings
@@ -36,6 +36,21 @@ def cache_dir(*parts:str, # sub-folders to create below the cache
     p = Path(os.environ.get('SSLXAI_CACHE') or Path.home()/'.cache'/'sslxai').expanduser().joinpath(*parts)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+# %% ../nbs/00_core.ipynb #e7fd3206
+import shutil, tempfile
+from multiprocessing import util as _mp_util
+
+def _remove_if_mine(d, pid, getpid=os.getpid, rmtree=shutil.rmtree):
+    "Remove `d` in the process that made it only. The defaults bind what it calls: a notebook's names are gone at exit."
+    if getpid() == pid: rmtree(d, ignore_errors=True)
+
+def scratch_dir(name:str, # what the folder is for: its name starts with `sslxai_{name}_`
+               ) -> Path:
+    "A new temporary folder, removed with everything in it when this Python process exits (also in a worker process)."
+    d = Path(tempfile.mkdtemp(prefix=f'sslxai_{name}_'))
+    _mp_util.Finalize(None, _remove_if_mine, args=(d, os.getpid()), exitpriority=0)
+    return d
 
 # %% ../nbs/00_core.ipynb #80aafde6
 def native_bf16() -> bool:

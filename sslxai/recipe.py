@@ -25,11 +25,11 @@ from .data import PathoAug, CENTRE, PATCH, pcam_dls
 from .train import pcam_learner, save_model, FastCPU, _open, adapt_bn
 
 # %% auto #0
-__all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'choose_precision', 'precision_line', 'LabelCrop', 'WholePatches',
-           'CentreSwap', 'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line', 'atomic_save',
-           'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config', 'patch_equivalents',
-           'ResumeError', 'show_bars', 'resume_point', 'restore', 'PeerLost', 'launch_check', 'start_group', 'ShardDL',
-           'shard_dls', 'distributed', 'recalibrate', 'train_recipe', 'finish', 'train_cli']
+__all__ = ['RECIPES', 'FIRST_COURSE', 'SETTINGS', 'AUGS', 'COURSE_BUDGET', 'choose_precision', 'precision_line', 'LabelCrop',
+           'WholePatches', 'CentreSwap', 'world', 'is_main', 'say', 'process_seed', 'process_batch', 'batch_line',
+           'atomic_save', 'load_checkpoint', 'Checkpoint', 'data_fingerprint', 'run_key', 'recipe_config',
+           'patch_equivalents', 'ResumeError', 'show_bars', 'resume_point', 'restore', 'PeerLost', 'launch_check',
+           'start_group', 'ShardDL', 'shard_dls', 'distributed', 'recalibrate', 'train_recipe', 'finish', 'train_cli']
 
 # %% ../nbs/21_recipe.ipynb #92568fed
 def choose_precision(device='cpu', # where training runs
@@ -252,6 +252,10 @@ def patch_equivalents(cfg:dict, # a run's configuration (`recipe_config`): epoch
     if n_train < cfg['bs']: raise ValueError(f"n_train={n_train} is less than one batch (bs={cfg['bs']}): the run trains on nothing")
     per_epoch, side, whole = n_train//cfg['bs']*cfg['bs'], cfg.get('crop') or PATCH, cfg.get('whole') or 0
     return round(per_epoch*((cfg['epochs'] - whole)*(side/PATCH)**2 + whole))
+
+# %% ../nbs/21_recipe.ipynb #b7d1e0a6
+COURSE_BUDGET = patch_equivalents(recipe_config('default', epochs=3), 19_171)   # the course budget in whole patches: 3 epochs of PCam's 19,171 training patches
+
 
 # %% ../nbs/21_recipe.ipynb #1af86dfa
 class ResumeError(ValueError):

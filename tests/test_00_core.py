@@ -32,40 +32,62 @@ with tempfile.TemporaryDirectory() as d:
     if _old is None: del os.environ['SSLXAI_CACHE']
     else: os.environ['SSLXAI_CACHE'] = _old'''),
     (17, 'import', (), r'''sslxai.core'''),
-    (18, 'run', (), r'''show_doc(native_bf16)'''),
-    (19, 'run', (), r'''show_doc(provenance)'''),
-    (20, 'test', (), r'''p = provenance(note='example')
+    (18, 'run', (), r'''show_doc(scratch_dir)'''),
+    (19, 'run', (), r'''d = scratch_dir('example'); (d/'model.pth').write_bytes(b'x')
+d.name.startswith('sslxai_example_'), d.is_dir()'''),
+    (21, 'test', (), r'''import subprocess, sys
+_prog = """
+import concurrent.futures as cf, multiprocessing as mp, sys
+from sslxai.core import scratch_dir
+def made_in_worker(_): d = scratch_dir('worker'); (d/'f').write_text('x'); return str(d)
+def child_only_reads(d): assert (d/'f').exists()
+if __name__ == '__main__':
+    main = scratch_dir('main'); (main/'f').write_text('x')
+    with cf.ProcessPoolExecutor(1, mp_context=mp.get_context(sys.argv[1])) as ex: worker = ex.submit(made_in_worker, 0).result()
+    p = mp.get_context('fork').Process(target=child_only_reads, args=(main,)); p.start(); p.join()
+    print(main, worker, (main/'f').exists(), p.exitcode)
+"""
+prog = scratch_dir('prog')/'prog.py'; prog.write_text(_prog)     # a file: `spawn` imports the main module again
+for method in ('fork', 'spawn'):
+    r = subprocess.run([sys.executable, prog, method], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    main, worker, kept_after_child, code = r.stdout.split()
+    test_eq((kept_after_child, code, Path(main).exists(), Path(worker).exists()), ('True', '0', False, False))'''),
+    (23, 'import', (), r'''sslxai.core'''),
+    (24, 'run', (), r'''show_doc(native_bf16)'''),
+    (25, 'run', (), r'''show_doc(provenance)'''),
+    (26, 'test', (), r'''p = provenance(note='example')
 test_eq(p['note'], 'example'); assert p['cpu_capability'] in ('DEFAULT', 'AVX2', 'AVX512', 'ZVECTOR', 'SVE256', 'NO AVX') or p['cpu_capability']
 {k: p[k] for k in ('machine', 'cpu_capability', 'native_bf16', 'gpu')}'''),
-    (22, 'import', (), r'''sslxai.core'''),
-    (23, 'run', (), r'''show_doc(data_root)'''),
-    (25, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
-    (27, 'test', (), r'''_old = os.environ.get(_ENV)
+    (28, 'import', (), r'''sslxai.core'''),
+    (29, 'run', (), r'''show_doc(data_root)'''),
+    (31, 'run', (), r'''sorted(p.name for p in data_root().iterdir() if p.is_dir())'''),
+    (33, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(data_root, contains='SSLXAI_DATA=')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (28, 'import', (), r'''sslxai.core'''),
-    (29, 'run', (), r'''show_doc(data_path)'''),
-    (30, 'run', (), r'''data_path('pcam-h5')'''),
-    (31, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
-    (32, 'import', (), r'''sslxai.core'''),
-    (33, 'run', (), r'''show_doc(has_real_data)'''),
-    (35, 'run', (), r'''has_real_data()'''),
-    (36, 'test', (), r'''_old = os.environ.get(_ENV)
+    (34, 'import', (), r'''sslxai.core'''),
+    (35, 'run', (), r'''show_doc(data_path)'''),
+    (36, 'run', (), r'''data_path('pcam-h5')'''),
+    (37, 'test', (), r'''test_fail(lambda: data_path('pcam-h5', 'no_such_file.h5'), contains='no_such_file.h5')'''),
+    (38, 'import', (), r'''sslxai.core'''),
+    (39, 'run', (), r'''show_doc(has_real_data)'''),
+    (41, 'run', (), r'''has_real_data()'''),
+    (42, 'test', (), r'''_old = os.environ.get(_ENV)
 os.environ[_ENV] = '/nonexistent/sslxai-data'
 test_fail(has_real_data, contains='not a folder')
 if _old is None: del os.environ[_ENV]
 else: os.environ[_ENV] = _old'''),
-    (38, 'import', (), r'''sslxai.core'''),
-    (39, 'run', (), r'''show_doc(set_seed)'''),
-    (40, 'run', (), r'''show_doc(default_device)'''),
-    (41, 'test', (), r'''set_seed(1); a = torch.rand(3)
+    (44, 'import', (), r'''sslxai.core'''),
+    (45, 'run', (), r'''show_doc(set_seed)'''),
+    (46, 'run', (), r'''show_doc(default_device)'''),
+    (47, 'test', (), r'''set_seed(1); a = torch.rand(3)
 set_seed(1); test_eq(torch.rand(3), a)
 default_device()'''),
-    (43, 'import', (), r'''sslxai.core'''),
-    (44, 'run', (), r'''show_doc(tiny_densenet)'''),
-    (45, 'test', (), r'''m = tiny_densenet()
+    (49, 'import', (), r'''sslxai.core'''),
+    (50, 'run', (), r'''show_doc(tiny_densenet)'''),
+    (51, 'test', (), r'''m = tiny_densenet()
 x = torch.randn(2, 3, 96, 96)
 test_eq(m(x).shape, (2, 2))
 test_eq(m.features(x).shape[-2:], (3, 3))    # the same 3x3 last-block map as DenseNet169 at 96 px
@@ -79,14 +101,16 @@ def test_00_core_three_scales_one_switch(nbflags): nb.run_to(11, nbflags)   # nb
 
 def test_00_core_where_long_runs_keep_their_results(nbflags): nb.run_to(15, nbflags)   # nbs/00_core.ipynb cell 15
 
-def test_00_core_provenance(nbflags): nb.run_to(20, nbflags)   # nbs/00_core.ipynb cell 20
+def test_00_core_scratch_folders_that_go_away(nbflags): nb.run_to(21, nbflags)   # nbs/00_core.ipynb cell 21
 
-def test_00_core_where_the_real_data_lives(nbflags): nb.run_to(27, nbflags)   # nbs/00_core.ipynb cell 27
+def test_00_core_provenance(nbflags): nb.run_to(26, nbflags)   # nbs/00_core.ipynb cell 26
 
-def test_00_core_where_the_real_data_lives_2(nbflags): nb.run_to(31, nbflags)   # nbs/00_core.ipynb cell 31
+def test_00_core_where_the_real_data_lives(nbflags): nb.run_to(33, nbflags)   # nbs/00_core.ipynb cell 33
 
-def test_00_core_where_the_real_data_lives_3(nbflags): nb.run_to(36, nbflags)   # nbs/00_core.ipynb cell 36
+def test_00_core_where_the_real_data_lives_2(nbflags): nb.run_to(37, nbflags)   # nbs/00_core.ipynb cell 37
 
-def test_00_core_seeds_and_devices(nbflags): nb.run_to(41, nbflags)   # nbs/00_core.ipynb cell 41
+def test_00_core_where_the_real_data_lives_3(nbflags): nb.run_to(42, nbflags)   # nbs/00_core.ipynb cell 42
 
-def test_00_core_a_tiny_densenet(nbflags): nb.run_to(45, nbflags)   # nbs/00_core.ipynb cell 45
+def test_00_core_seeds_and_devices(nbflags): nb.run_to(47, nbflags)   # nbs/00_core.ipynb cell 47
+
+def test_00_core_a_tiny_densenet(nbflags): nb.run_to(51, nbflags)   # nbs/00_core.ipynb cell 51

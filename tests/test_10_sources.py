@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp sources'''),
     (2, 'import', (), r'''sslxai.sources'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close, test_ne
-import hashlib, os, shutil, tempfile, time
+import hashlib, os, shutil, time
+from sslxai.core import scratch_dir
 from PIL import Image
 from sslxai.core import data_path, data_root
 from nbdev.showdoc import show_doc'''),
@@ -33,7 +34,7 @@ test_fail(lambda: ArraySource(np.zeros((2, 32, 48, 3), np.uint8), [0, 1]), conta
     (20, 'run', (), r'''show_doc(SplitSource)'''),
     (22, 'import', (), r'''sslxai.sources'''),
     (23, 'run', (), r'''show_doc(read_xray)'''),
-    (24, 'run', (), r'''tmp = Path(tempfile.mkdtemp(prefix='sslxai_sources_'))
+    (24, 'run', (), r'''tmp = scratch_dir('sources')
 film = (np.add.outer(np.arange(300), np.arange(450))//3 % 256).astype(np.uint8)   # a 450x300 gradient "film"
 Image.fromarray(film).save(tmp/'film.png')
 xr = read_xray(tmp/'film.png', size=64)

@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp layouts'''),
     (3, 'import', (), r'''sslxai.layouts'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close, test_ne
-import hashlib, os, shutil, tempfile, time
+import hashlib, os, shutil, time
+from sslxai.core import scratch_dir
 from PIL import Image
 import torch, torch.nn.functional as F
 from sslxai.core import data_path, data_root
@@ -18,7 +19,7 @@ from nbdev.showdoc import show_doc'''),
     (10, 'run', (), r'''show_doc(H5Source)'''),
     (13, 'import', (), r'''sslxai.layouts'''),
     (14, 'run', (), r'''show_doc(open_source)'''),
-    (15, 'run', (), r'''tmp = Path(tempfile.mkdtemp(prefix='sslxai_layouts_'))   # the files of the examples and of the bad-input tests'''),
+    (15, 'run', (), r'''tmp = scratch_dir('layouts')   # the files of the examples and of the bad-input tests'''),
     (17, 'run', (), r'''def film(rel, h, w, mode='L', seed=0):
     "A random 8-bit film of h x w pixels saved at `tmp/rel` in `mode`."
     p = tmp/rel; p.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp fetch'''),
     (2, 'import', (), r'''sslxai.fetch'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail
-import io, tempfile, os
+import io, os
+from sslxai.core import scratch_dir
 from sslxai.core import data_path
 from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.fetch'''),
@@ -21,7 +22,7 @@ class _Resp(io.BytesIO):
     status = 206
 def fake_opener(url, start=0):
     served.append(start); r = _Resp(gz[start:]); r.status = 206 if start else 200; return r
-tmp = Path(tempfile.mkdtemp())
+tmp = scratch_dir('fetch')
 (tmp/'f.h5.gz.part').write_bytes(gz[:1000])                       # an interrupted earlier download
 f = download('http://example.invalid/f.h5.gz', tmp/'f.h5.gz', md5=hashlib.md5(gz).hexdigest(), opener=fake_opener)
 test_eq(served, [1000])                                          # resumed at byte 1000, not from zero

@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp dls'''),
     (2, 'import', (), r'''sslxai.dls'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail, test_close
-import pickle, shutil, tempfile
+import pickle, shutil
+from sslxai.core import scratch_dir
 from PIL import Image
 from sslxai.core import data_path
 from sslxai.synth import SynthSource
@@ -30,7 +31,7 @@ test_eq(tb.shape, (10, 3, 96, 96))
 test_close(tb*torch.tensor(dls.stats[1]).view(1, 3, 1, 1) + torch.tensor(dls.stats[0]).view(1, 3, 1, 1),
            torch.from_numpy(t_src.x).permute(0, 3, 1, 2).float()/255, eps=1e-4)'''),
     (10, 'test', (), r'''x = dls.source.x
-d = Path(tempfile.mkdtemp(prefix='sslxai_plain_'))
+d = scratch_dir('plain')
 for i in range(4): Image.fromarray(x[i]).save(d/f'p{i}.png')
 test_fail(lambda: pcam_dls(open_source(d, unlabelled=True), bs=2, device='cpu'), contains='unlabelled images (no class folders)')
 test_fail(lambda: pcam_dls(SynthSource(8), valid=open_source(d, unlabelled=True), bs=2, device='cpu'), contains='validation set')

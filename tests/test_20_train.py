@@ -5,11 +5,12 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp train'''),
     (3, 'import', (), r'''sslxai.train'''),
-    (4, 'run', (), r'''import os, subprocess, tempfile
+    (4, 'run', (), r'''import os, subprocess
+from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_ne, test_close, test_fail, test_fig_exists
 from sslxai.core import set_seed, data_path, has_real_data
 from sslxai.data import SynthSource, pcam_dls, open_source
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_train_'))
+tmp = scratch_dir('train')
 from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.train'''),
     (7, 'run', (), r'''show_doc(head_name)'''),

@@ -5,11 +5,11 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp recipe'''),
     (3, 'import', (), r'''sslxai.recipe'''),
-    (4, 'run', (), r'''import tempfile
+    (4, 'run', (), r'''from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.data import SynthSource
 from nbdev.showdoc import show_doc
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_recipe_'))
+tmp = scratch_dir('recipe')
 os.environ.setdefault('SSLXAI_CACHE', str(tmp/'cache'))     # this notebook's runs stay out of the real cache'''),
     (6, 'import', (), r'''sslxai.recipe'''),
     (7, 'run', (), r'''show_doc(choose_precision)'''),
@@ -95,65 +95,66 @@ test_eq(run_key(recipe_config('course', **FIRST_COURSE), 'abc'), '6c3313cf94e2')
 test_eq({k: getattr(PathoAug(), k) for k in AUGS['light']}, AUGS['light']); test_eq(AUGS['light'], dict(hed=0.03, brightness=0.05, contrast=0.05))'''),
     (41, 'import', (), r'''sslxai.recipe'''),
     (42, 'run', (), r'''show_doc(patch_equivalents)'''),
-    (43, 'run', (), r'''{name: patch_equivalents(recipe_config(r, **kw), 19_171) for name, r, kw in [
+    (43, 'import', (), r'''sslxai.recipe'''),
+    (44, 'run', (), r'''{name: patch_equivalents(recipe_config(r, **kw), 19_171) for name, r, kw in [
     ('course', 'course', {}), ('3 whole epochs', 'default', dict(epochs=3)), ('48 px x 12', 'course', dict(crop=48, epochs=12)),
     ('48 px x 8, then 1 whole', 'course', dict(crop=48, epochs=9, whole=1))]}'''),
-    (44, 'test', (), r'''budget = patch_equivalents(recipe_config('default', epochs=3), 19_171)      # the course budget: 3 epochs of 19,136 whole patches
+    (45, 'test', (), r'''budget = COURSE_BUDGET      # 3 epochs of 19,136 whole patches
 test_eq(budget, 57_408)
 test_eq(patch_equivalents(recipe_config('course'), 19_171), round(6*19_136*4/9))     # 64 px crops: 4/9 of a patch
 test_eq(patch_equivalents(recipe_config('course', crop=48, epochs=12), 19_171), budget)   # a quarter of the pixels, 4x the epochs
 test_eq(patch_equivalents(recipe_config('course', crop=48, epochs=9, whole=1), 19_171), budget)   # 8 quarters + 1 whole
 test_eq(patch_equivalents(recipe_config('course', bs=32, epochs=3, crop=96), 19_171), 3*19_168)   # a smaller batch drops less
 test_fail(lambda: patch_equivalents(recipe_config('course'), 10), contains='n_train=10 is less than one batch (bs=64)')'''),
-    (46, 'import', (), r'''sslxai.recipe'''),
-    (49, 'import', (), r'''sslxai.recipe'''),
-    (51, 'import', (), r'''sslxai.recipe'''),
-    (52, 'run', (), r'''set_seed(0)
+    (47, 'import', (), r'''sslxai.recipe'''),
+    (50, 'import', (), r'''sslxai.recipe'''),
+    (52, 'import', (), r'''sslxai.recipe'''),
+    (53, 'run', (), r'''set_seed(0)
 dls_1 = shard_dls(pcam_dls(SynthSource(128, seed=0), bs=32, device='cpu'))         # one process: the data as it was
 with distributed(pcam_learner(dls_1, 'tiny_densenet')) as l1: kind = type(l1.dls.train).__name__
 start_group(), kind'''),
-    (53, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
+    (54, 'test', (), r'''test_eq((start_group(), kind), (None, 'SourceDL'))
 os.environ.update(ACCELERATE_USE_CPU='True', MASTER_ADDR='127.0.0.1')              # what `accelerate launch --cpu` sets
 test_fail(launch_check, contains='accelerate launch --cpu started one process')
 for k in ('ACCELERATE_USE_CPU', 'MASTER_ADDR'): del os.environ[k]'''),
-    (55, 'import', (), r'''sslxai.recipe'''),
-    (56, 'run', (), r'''from sslxai.train import to_input
+    (56, 'import', (), r'''sslxai.recipe'''),
+    (57, 'run', (), r'''from sslxai.train import to_input
 src_s, f = SynthSource(256, seed=0), learn.model.features       # `learn` and `dls_s`: the checkpoint example above
 w0, m0 = f.conv0.weight.clone(), f.norm0.running_mean.clone()
 rec = recalibrate(learn, src_s, dls_s.train_idxs, n=64)
 pick = np.sort(np.random.default_rng(0).choice(np.asarray(dls_s.train_idxs), 64, replace=False))   # the same draw
 with torch.no_grad(): a0 = f.conv0(to_input(src_s.get_batch(pick)[0], dls_s.stats))   # what norm0 sees
 rec, (f.norm0.running_mean - m0).abs().max().item()'''),
-    (57, 'test', (), r'''test_close(f.norm0.running_mean, a0.mean((0, 2, 3)), eps=1e-4)    # the drawn patches' statistics, computed without BatchNorm
+    (58, 'test', (), r'''test_close(f.norm0.running_mean, a0.mean((0, 2, 3)), eps=1e-4)    # the drawn patches' statistics, computed without BatchNorm
 test_close(f.norm0.running_var, a0.var((0, 2, 3)), eps=1e-3)      # unbiased, as BatchNorm keeps it
 test_eq(f.conv0.weight, w0); test_eq(rec['n'], 64)                # weights untouched'''),
-    (58, 'import', (), r'''sslxai.recipe'''),
-    (59, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
+    (59, 'import', (), r'''sslxai.recipe'''),
+    (60, 'run', (), r'''run = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)
 [round(h['accuracy'], 3) for h in run['history']]'''),
-    (60, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
+    (61, 'test', (), r'''test_eq(len(run['history']), 2); test_eq(load_checkpoint(run['ckpt'])['epoch'], 1)
 test_eq(run['cfg']['n'], 512)
 xr = SynthSource(128, seed=0); xr.gray = True                     # stands in for an X-ray source
 folders = set(cache_dir('models').iterdir())
 test_fail(lambda: train_recipe(xr, 'ci', progress=False, aug='strong'), contains="aug='strong': H&E patch settings")
 test_fail(lambda: train_recipe(xr, 'course', progress=False), contains='crop=64: H&E patch settings')
 test_eq(set(cache_dir('models').iterdir()), folders)            # refused before any cache folder is made'''),
-    (62, 'import', (), r'''sslxai.recipe'''),
-    (63, 'run', (), r'''res = finish(run, tmp/'ci.pth')
+    (63, 'import', (), r'''sslxai.recipe'''),
+    (64, 'run', (), r'''res = finish(run, tmp/'ci.pth')
 {k: res[k] for k in ('valid_accuracy', 'valid_auc', 'precision_used', 'cpu_capability')}'''),
-    (64, 'test', (), r'''from sslxai.train import load_model
+    (65, 'test', (), r'''from sslxai.train import load_model
 m, meta = load_model(tmp/'ci.pth')
 test_close(meta['valid_accuracy'], res['valid_accuracy']); test_eq(meta['epochs'], 2)
 again = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=2)       # the same run: found in the cache
 test_eq((again['cached'], again['valid_accuracy']), (True, res['valid_accuracy']))'''),
-    (66, 'run', (), r'''rc = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, recal=128)
+    (67, 'run', (), r'''rc = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, recal=128)
 rr = finish(rc)
 rr['recal'], rr['history'][-1]['accuracy']'''),
-    (67, 'test', (), r'''test_eq(rr['recal']['n'], 128); test_eq(rr['valid_accuracy'], rr['recal']['accuracy'])
+    (68, 'test', (), r'''test_eq(rr['recal']['n'], 128); test_eq(rr['valid_accuracy'], rr['recal']['accuracy'])
 assert rc['key'] != train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, use_cache=False)['key']   # its own cache entry
 sr = finish(train_recipe('synthetic', 'ci', progress=False, n=512, epochs=1, standardise=True), tmp/'st.pth')
 test_eq(load_model(tmp/'st.pth')[1]['standardise'], True)           # `standardise` travels with the model
 '''),
-    (69, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
+    (70, 'test', (), r'''class StopAfterFirstEpoch(Callback):                # Ctrl-C at the end of the first epoch
     order = Checkpoint.order + 1
     def after_epoch(self): raise KeyboardInterrupt
 ck_file = tmp/'stopped.pth'
@@ -162,24 +163,24 @@ except KeyboardInterrupt: pass
 test_eq(load_checkpoint(ck_file)['epoch'], 0)
 cont = train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, ckpt=ck_file, resume=True)
 [h['epoch'] for h in cont['history']]'''),
-    (70, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
+    (71, 'test', (), r'''test_eq([h['epoch'] for h in cont['history']], [0, 1, 2])
 before = ck_file.read_bytes()
 test_fail(lambda: train_recipe('synthetic', 'ci', progress=False, n=512, epochs=3, lr=0.5, ckpt=ck_file, resume=True),
           contains='lr: checkpoint 0.01, this run 0.5')
 test_eq(ck_file.read_bytes(), before)                                            # nothing overwritten'''),
-    (72, 'import', (), r'''sslxai.recipe'''),
-    (73, 'run', (), r'''show_doc(train_cli)'''),
-    (74, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
+    (73, 'import', (), r'''sslxai.recipe'''),
+    (74, 'run', (), r'''show_doc(train_cli)'''),
+    (75, 'test', (), r'''r = train_cli(data='synthetic', arch='tiny_densenet', epochs=1, n=320, bs=32, out=str(tmp/'tiny.pth'), progress=False)
 test_eq(r['n_train'], 256); test_close(load_model(tmp/'tiny.pth')[1]['valid_accuracy'], r['valid_accuracy'])
 test_fail(lambda: train_cli(data='synthetic', epochs=-1, out=str(tmp/'bad.pth'), progress=False), contains='epochs must be at least 1')
 assert not (tmp/'bad.pth').exists()
 test_fail(lambda: train_cli(data='synthetic', size=64, out=str(tmp/'bad.pth'), progress=False), contains='synthetic patches are 96x96')   # --size resizes X-rays only'''),
-    (76, 'test', (), r'''import subprocess
+    (77, 'test', (), r'''import subprocess
 exe = str(Path(sys.executable).parent/'sslxai')
 p = subprocess.run([exe, 'train', '--data', 'synthetic', '--epochs', '-1', '--out', str(tmp/'bad.pth')], capture_output=True, text=True)
 print(p.returncode, p.stderr.strip().splitlines()[0])
 test_eq(p.returncode, 1); assert 'epochs must be at least 1, got -1' in p.stderr; assert not (tmp/'bad.pth').exists()'''),
-    (78, 'run', (), r'''import signal
+    (79, 'run', (), r'''import signal
 args = [exe, 'train', '--data', 'synthetic', '--arch', 'tiny_densenet', '--epochs', '3', '--n', '2048', '--out', str(tmp/'int.pth'), '--no-progress']
 env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
 restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)   # a shell's background jobs inherit SIGINT ignored
@@ -188,14 +189,14 @@ for line in proc.stdout:
     if line.startswith('epoch 1/3'): proc.send_signal(signal.SIGINT); break
 out, err = proc.communicate(timeout=120)
 print((err.strip().splitlines() or ['(the run ended before the interrupt: exit status %s)' % proc.returncode])[-1])'''),
-    (79, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
+    (80, 'test', (), r'''assert 'continue with the same command and --resume' in err, err
 test_eq(proc.returncode, 130); assert not (tmp/'int.pth').exists()
 p = subprocess.run([a for a in args if a != '--no-progress'] + ['--resume'], capture_output=True, text=True, env=env)   # bars asked for, output to a pipe
 print(p.stdout)'''),
-    (80, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
+    (81, 'test', (), r'''test_eq(p.returncode, 0); assert 'resuming after epoch 1 of 3' in p.stdout and 'epoch 3/3' in p.stdout, p.stdout + p.stderr
 assert (tmp/'int.pth').exists()
 assert '█' not in p.stdout + p.stderr, p.stdout + p.stderr      # no terminal, no bars: one line per epoch'''),
-    (81, 'run', (), r'''show_doc(train_recipe)'''),
+    (82, 'run', (), r'''show_doc(train_recipe)'''),
 ]
 nb = NbRunner('nbs/21_recipe.ipynb', CELLS)
 
@@ -215,28 +216,28 @@ def test_21_recipe_a_checkpoint_every_epoch_written_safely_2(nbflags): nb.run_to
 
 def test_21_recipe_recipes_keys_and_the_cache(nbflags): nb.run_to(39, nbflags)   # nbs/21_recipe.ipynb cell 39
 
-def test_21_recipe_a_run_s_budget_in_whole_patches(nbflags): nb.run_to(44, nbflags)   # nbs/21_recipe.ipynb cell 44
+def test_21_recipe_a_run_s_budget_in_whole_patches(nbflags): nb.run_to(45, nbflags)   # nbs/21_recipe.ipynb cell 45
 
-def test_21_recipe_several_processes(nbflags): nb.run_to(53, nbflags)   # nbs/21_recipe.ipynb cell 53
+def test_21_recipe_several_processes(nbflags): nb.run_to(54, nbflags)   # nbs/21_recipe.ipynb cell 54
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is(nbflags): nb.run_to(57, nbflags)   # nbs/21_recipe.ipynb cell 57
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is(nbflags): nb.run_to(58, nbflags)   # nbs/21_recipe.ipynb cell 58
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_2(nbflags): nb.run_to(60, nbflags)   # nbs/21_recipe.ipynb cell 60
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_2(nbflags): nb.run_to(61, nbflags)   # nbs/21_recipe.ipynb cell 61
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_3(nbflags): nb.run_to(64, nbflags)   # nbs/21_recipe.ipynb cell 64
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_3(nbflags): nb.run_to(65, nbflags)   # nbs/21_recipe.ipynb cell 65
 
-def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_4(nbflags): nb.run_to(67, nbflags)   # nbs/21_recipe.ipynb cell 67
+def test_21_recipe_batchnorm_statistics_at_the_size_a_model_is_4(nbflags): nb.run_to(68, nbflags)   # nbs/21_recipe.ipynb cell 68
 
-def test_21_recipe_resume(nbflags): nb.run_to(69, nbflags)   # nbs/21_recipe.ipynb cell 69
+def test_21_recipe_resume(nbflags): nb.run_to(70, nbflags)   # nbs/21_recipe.ipynb cell 70
 
-def test_21_recipe_resume_2(nbflags): nb.run_to(70, nbflags)   # nbs/21_recipe.ipynb cell 70
+def test_21_recipe_resume_2(nbflags): nb.run_to(71, nbflags)   # nbs/21_recipe.ipynb cell 71
 
-def test_21_recipe_sslxai_train(nbflags): nb.run_to(74, nbflags)   # nbs/21_recipe.ipynb cell 74
+def test_21_recipe_sslxai_train(nbflags): nb.run_to(75, nbflags)   # nbs/21_recipe.ipynb cell 75
 
-def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(76, nbflags)   # nbs/21_recipe.ipynb cell 76
+def test_21_recipe_sslxai_train_2(nbflags): nb.run_to(77, nbflags)   # nbs/21_recipe.ipynb cell 77
 
-def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(79, nbflags)   # nbs/21_recipe.ipynb cell 79
+def test_21_recipe_sslxai_train_3(nbflags): nb.run_to(80, nbflags)   # nbs/21_recipe.ipynb cell 80
 
-def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(80, nbflags)   # nbs/21_recipe.ipynb cell 80
+def test_21_recipe_sslxai_train_4(nbflags): nb.run_to(81, nbflags)   # nbs/21_recipe.ipynb cell 81
 
-def test_21_recipe_runs_to_end(nbflags): nb.run_to(81, nbflags)
+def test_21_recipe_runs_to_end(nbflags): nb.run_to(82, nbflags)

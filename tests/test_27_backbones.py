@@ -3,7 +3,8 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import os, json, time, tempfile, shutil, io
+    (2, 'run', (), r'''import os, json, time, shutil, io
+from sslxai.core import scratch_dir
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ layers = pd.DataFrame(rows).set_index('arch'); layers'''),
 for (a, meth), mp in maps_of.items():
     test_eq(tuple(mp.shape), (2, 3, 3)); assert torch.isfinite(mp).all() and (mp >= 0).all(), (a, meth)
 test_fail(lambda: create_model('resnet19'), contains='resnet18')'''),
-    (9, 'run', (), r'''tmp = Path(tempfile.mkdtemp(prefix='sslxai_backbones_'))
+    (9, 'run', (), r'''tmp = scratch_dir('backbones')
 for split, idx in (('train', [0, 1, 2, 3, 4, 5, 6, 7]), ('valid', [0, 1, 2, 3, 4, 5, 6, 7])):
     for i in idx:
         d = tmp/'data'/split/str(int(tiny_y[i])); d.mkdir(parents=True, exist_ok=True)

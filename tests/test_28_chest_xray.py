@@ -3,7 +3,8 @@ import pytest
 from sslxai.devtools import NbRunner
 
 CELLS = [
-    (2, 'run', (), r'''import os, json, time, hashlib, io, tempfile
+    (2, 'run', (), r'''import os, json, time, hashlib, io
+from sslxai.core import scratch_dir
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -186,7 +187,7 @@ test_eq(tuple(kres[cfg['size']]['maps']['Grad-CAM'].shape), (16, cfg['size']//32
 from sslxai.train import evaluate_cli
 from sslxai.explain import explain_cli
 from sslxai.report import report_cli
-cli_dir = Path(tempfile.mkdtemp(prefix='sslxai_xray_cli_'))
+cli_dir = scratch_dir('xray_cli')
 tr = train_cli(data=str(NPZ), arch='tiny_densenet', epochs=1, n=256, bs=32, size=64, out=str(cli_dir/'xray.pth'), progress=False)
 ev = evaluate_cli(model=str(cli_dir/'xray.pth'), data=str(NPZ), n=64, progress=False)
 film = sorted((KERMANY/'PNEUMONIA').glob('*.jpeg'))[0]

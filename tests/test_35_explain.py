@@ -5,12 +5,13 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp explain'''),
     (2, 'import', (), r'''sslxai.explain'''),
-    (3, 'run', (), r'''import contextlib, io, os, subprocess, sys, tempfile
+    (3, 'run', (), r'''import contextlib, io, os, subprocess, sys
+from sslxai.core import scratch_dir
 from PIL import Image
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.core import data_path, data_root
 from sslxai.recipe import train_cli
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_explain_'))
+tmp = scratch_dir('explain')
 
 def rel(s:str) -> str:
     "`s` with the data root shown as $SSLXAI_DATA and the temporary folder as <tmp>: the saved outputs name no machine's folders."

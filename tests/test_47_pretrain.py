@@ -5,10 +5,11 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp pretrain'''),
     (3, 'import', (), r'''sslxai.pretrain'''),
-    (4, 'run', (), r'''import os, tempfile
+    (4, 'run', (), r'''import os
+from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.data import SynthSource
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_pretrain_'))
+tmp = scratch_dir('pretrain')
 os.environ.setdefault('SSLXAI_CACHE', str(tmp/'cache'))
 from nbdev.showdoc import show_doc'''),
     (6, 'import', (), r'''sslxai.pretrain'''),

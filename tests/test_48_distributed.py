@@ -5,10 +5,11 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp distributed'''),
     (3, 'import', (), r'''sslxai.distributed'''),
-    (4, 'run', (), r'''import json, subprocess, tempfile
+    (4, 'run', (), r'''import json, subprocess
+from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_fail, test_close
 from sslxai.train import load_model
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_distributed_'))
+tmp = scratch_dir('distributed')
 ENV = {**os.environ, 'SSLXAI_CACHE': str(tmp/'cache'), 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}'''),
     (7, 'import', (), r'''sslxai.distributed'''),
     (8, 'run', (), r'''run_dir = tmp/'run'; run_dir.mkdir()

@@ -6,7 +6,8 @@ CELLS = [
     (0, 'run', (), r'''#| default_exp evaluate'''),
     (3, 'import', (), r'''sslxai.evaluate'''),
     (4, 'run', (), r'''from fastcore.test import test_eq, test_close, test_fail, test_fig_exists
-import os, sys, subprocess, tempfile
+import os, sys, subprocess
+from sslxai.core import scratch_dir
 import json
 from sslxai.core import SCALE, provenance, tiny_densenet, set_seed, has_real_data, data_path, default_device
 from sslxai.data import SynthSource, open_source, pcam_dls
@@ -305,7 +306,7 @@ assert rr['CentreSwap', ch['CentreSwap']]['energy'][1] <= 1024/9216 < rr['Centre
 assert rr['CentreSwap', n5]['pointing'][0] >= 2*1024/9216 > rr['CentreSwap', n5]['pointing'][1]   # norm5: about twice chance
 assert lr_saved['models']['CentreSwap']['swapped_accuracy'] > lr_saved['models']['plain']['swapped_accuracy']
 assert lr_saved['models']['CentreSwap']['valid_accuracy'] < lr_saved['models']['plain']['valid_accuracy']'''),
-    (95, 'run', (), r'''tmpd = Path(tempfile.mkdtemp())
+    (95, 'run', (), r'''tmpd = scratch_dir('evaluate')
 save_model(learn, tmpd/'tiny.pth')
 cli_tab = evaluate_explanations_cli(model=str(tmpd/'tiny.pth'), data='synthetic', out=str(tmpd/'expl.csv'), n=8,
                                     explainers='gradcam,layercam', layers=chosen_name, steps=4)'''),

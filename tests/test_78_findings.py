@@ -5,10 +5,10 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp findings'''),
     (3, 'import', (), r'''sslxai.findings'''),
-    (4, 'run', (), r'''import tempfile
+    (4, 'run', (), r'''from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_close, test_fail
 from nbdev.showdoc import show_doc
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_findings_'))'''),
+tmp = scratch_dir('findings')'''),
     (6, 'run', (), r'''tab = pd.DataFrame([dict(explainer='gradcam', layer=l, map=m, n=16, pointing=p, pointing_chance=0.22, energy=e, energy_chance=0.22,
                          deletion_auc=d, deletion_auc_random=0.47, insertion_auc=0.62, insertion_auc_random=0.60,
                          rand_ssim=0.21, rand_ssim_unrelated=0.35, geometry='tumour mask')

@@ -25,7 +25,8 @@ test_eq(_slim({'params': {'request': {'url': 'data:image/jpeg;base64,AAAA'}}})['
     (21, 'run', (), r'''show_doc(Chromium.screenshot)'''),
     (22, 'import', (), r'''sslxai.browser'''),
     (23, 'import', (), r'''sslxai.browser'''),
-    (25, 'test', (), r'''tmp = Path(tempfile.mkdtemp(prefix='sslxai_browser_'))
+    (25, 'test', (), r'''from sslxai.core import scratch_dir
+tmp = scratch_dir('browser')
 px = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='   # 1x1 PNG
 (tmp/'page.html').write_text(f"""<!DOCTYPE html><html><body><h1 id="t">start</h1><img src="data:image/png;base64,{px}">
 <select id="s"><option value="a">a</option><option value="b">b</option></select>

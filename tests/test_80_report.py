@@ -5,7 +5,8 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp report'''),
     (3, 'import', (), r'''sslxai.report'''),
-    (4, 'run', (), r'''import os, shutil, sys, tempfile
+    (4, 'run', (), r'''import os, shutil, sys
+from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_ne, test_close, test_fail
 from sslxai.core import set_seed
 from sslxai.data import SynthSource, pcam_dls
@@ -13,7 +14,7 @@ from sslxai.gradcam import GradCAM
 from sslxai.browser import find_chromium
 from sslxai.train import create_model, save_model, pcam_learner, predict_source
 from nbdev.showdoc import show_doc
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_report_'))'''),
+tmp = scratch_dir('report')'''),
     (6, 'run', (), r'''set_seed(0)
 dls = pcam_dls(SynthSource(320, seed=0), bs=64, device='cpu')
 learn = pcam_learner(dls, 'tiny_densenet')

@@ -5,10 +5,11 @@ from sslxai.devtools import NbRunner
 CELLS = [
     (0, 'run', (), r'''#| default_exp demo'''),
     (3, 'import', (), r'''sslxai.demo'''),
-    (4, 'run', (), r'''import os, tempfile
+    (4, 'run', (), r'''import os
+from sslxai.core import scratch_dir
 from fastcore.test import test_eq, test_fail
 from nbdev.showdoc import show_doc
-tmp = Path(tempfile.mkdtemp(prefix='sslxai_demo_'))'''),
+tmp = scratch_dir('demo')'''),
     (6, 'import', (), r'''sslxai.demo'''),
     (7, 'import', (), r'''sslxai.demo'''),
     (9, 'import', (), r'''sslxai.demo'''),

@@ -32,10 +32,10 @@ test_eq((r0.returncode, r1.returncode), (1, 1))
 assert r0.stderr.startswith('sslxai evaluate (process 0 of 2): error:') and 'no_such_model.pth' in r0.stderr, r0.stderr
 test_eq(r1.stderr, '')
 print(r0.stderr)'''),
-    (18, 'test', (), r'''import tempfile
+    (18, 'test', (), r'''from sslxai.core import scratch_dir
 from pathlib import Path
 from sslxai.train import create_model, save_model
-m64 = save_model(create_model('tiny_densenet'), Path(tempfile.mkdtemp())/'m64.pth', stats=([.5]*3, [.25]*3), size=64)
+m64 = save_model(create_model('tiny_densenet'), scratch_dir('cli')/'m64.pth', stats=([.5]*3, [.25]*3), size=64)
 r = subprocess.run([sys.executable, '-m', 'sslxai.cli', 'report', '--model', str(m64), '--data', 'synthetic', '--n', '4',
                     '--out', str(m64.with_suffix('.html')), '--no-progress'], capture_output=True, text=True)
 test_eq(r.returncode, 1)

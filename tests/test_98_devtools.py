@@ -7,6 +7,7 @@ CELLS = [
     (2, 'import', (), r'''sslxai.devtools'''),
     (3, 'run', (), r'''from fastcore.test import test_eq, test_fail
 import tempfile
+from sslxai.core import scratch_dir
 from nbdev.showdoc import show_doc'''),
     (5, 'import', (), r'''sslxai.devtools'''),
     (6, 'run', (), r'''show_doc(cell_directives)'''),
@@ -32,7 +33,7 @@ test_eq(is_test_cell('def f():\n    test_close(a, b)'), True)'''),
     Path(path).write_text(json.dumps(nb))
     return Path(path)
 
-tmp = Path(tempfile.mkdtemp())
+tmp = scratch_dir('devtools')
 demo = _mk_nb([('code', '#| default_exp core'), ('markdown', '# Demo'), ('code', '#| export\ndef f(): return 1'),
                ('code', 'x = f()'), ('code', 'test_eq(x, 1)'), ('code', '#| slow\nassert x == 1'),
                ('code', '#| eval: false\nboom()'), ('code', 'print(x)')], tmp/'01_demo.ipynb')
@@ -77,7 +78,7 @@ test_eq(drop_dead_links(_doc, git_url=''), 1); test_eq(_doc['cells'][0]['outputs
     (51, 'run', (), r'''show_doc(run_nb)'''),
     (52, 'run', (), r'''show_doc(run_cli)'''),
     (53, 'run', (), r'''import json as _json
-_d = Path(tempfile.mkdtemp())
+_d = scratch_dir('devtools')
 _nb = {'cells': [{'cell_type': 'code', 'id': 'a1', 'metadata': {}, 'execution_count': None, 'outputs': [],
                   'source': "import os\nfrom sslxai.core import SCALE\n(os.environ['SSLXAI_SCALE'], SCALE)"},
                  {'cell_type': 'code', 'id': 'a2', 'metadata': {}, 'execution_count': None, 'outputs': [],
